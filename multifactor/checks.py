@@ -1,0 +1,78 @@
+"""System checks (ids ``multifactor.E…`` / ``multifactor.W…``): settings, encryption keys, URL layout."""
+
+from django.conf import settings
+from django.core import checks
+from django.urls import NoReverseMatch, get_resolver, reverse
+
+from . import conf, revocation
+
+
+@checks.register()
+def check_settings(app_configs=None, **kwargs):
+    found = []
+    s = conf.get()
+    for kind, key, message in s.problems:
+        cls, cid = (
+            (checks.Error, "E001") if kind == "error" else (checks.Warning, "W001")
+        )
+        found.append(cls(f"MULTIFACTOR[{key!r}] {message}.", id=f"multifactor.{cid}"))
+    if not s.encryption_keys and not settings.DEBUG:
+        found.append(
+            checks.Warning(
+                "No MULTIFACTOR['ENCRYPTION_KEYS'] (or MULTIFACTOR_ENCRYPTION_KEYS environment variable): TOTP seeds are "
+                "encrypted with a key derived from SECRET_KEY, so changing SECRET_KEY makes them unreadable.",
+                hint="Generate one with `python -m multifactor.crypto` and keep it outside the database.",
+                id="multifactor.W002",
+            )
+        )
+    for key in s.encryption_keys:
+        try:
+            from cryptography.fernet import Fernet
+
+            Fernet(key)
+        except (ValueError, TypeError):
+            found.append(
+                checks.Error(
+                    "An encryption key is not a valid Fernet key.",
+                    id="multifactor.E002",
+                )
+            )
+    if revocation.mode() == "database":
+        found.append(
+            checks.Warning(
+                "signed_cookies sessions with a process-local cache: each protected request queries the database to "
+                "see revoked keys.",
+                hint="Point MULTIFACTOR['CACHE'] at a shared cache (Redis, Memcached).",
+                id="multifactor.W003",
+            )
+        )
+    return found
+
+
+@checks.register(checks.Tags.urls)
+def check_urls(app_configs=None, **kwargs):
+    """The MFA pages must not sit behind the protection they serve (a redirect loop)."""
+    try:
+        url = reverse("multifactor:authenticate")
+    except NoReverseMatch:
+        return [
+            checks.Warning(
+                "multifactor's URLs are not included: the decorator has nowhere to send users.",
+                hint='Add path("multifactor/", include("multifactor.urls")) to your URLconf.',
+                id="multifactor.W004",
+            )
+        ]
+    try:
+        match = get_resolver().resolve(url)
+    except Exception:  # pragma: no cover - reverse() just produced it
+        return []
+    if getattr(match.func, "multifactor_protected", None) is not None:
+        return [
+            checks.Error(
+                f"The multifactor pages ({url}) are wrapped in multifactor_protected: users would be redirected to "
+                "them forever.",
+                hint="Include multifactor.urls outside any decorator_include(multifactor_protected(...)).",
+                id="multifactor.E003",
+            )
+        ]
+    return []

@@ -1,0 +1,198 @@
+"""What happens when a factor verifies, a key is managed, or a challenge ends: the one place that both the
+HTML views and the JSON API call, so the two cannot disagree."""
+
+from __future__ import annotations
+
+import time
+
+from django.conf import settings
+from django.contrib import messages
+from django.shortcuts import resolve_url
+from django.urls import reverse
+from django.utils.html import format_html
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.module_loading import import_string
+
+from . import conf, errors, revocation, session, signals
+from .models import Key
+from .session import Verification
+
+
+def state(request) -> session.MfaState:
+    return session.load(request.session)
+
+
+def active_verifications(request) -> list[Verification]:
+    return state(request).active()
+
+
+def has_keys(user) -> bool:
+    """Keys that oblige the user to verify: enabled ones, and locked ones (so a lockout cannot be turned
+    into "no keys, enrol a new one" by someone who only has the password)."""
+    from django.db.models import Q
+
+    return (
+        Key.objects.filter(user=user, confirmed=True)
+        .filter(Q(enabled=True) | Q(locked_at__isnull=False))
+        .exists()
+    )
+
+
+# -- verifying -------------------------------------------------------------------------------------------
+
+
+def record_verification(request, key: Key | None, type_: str, uv: bool = False) -> None:
+    """Add a verified factor to the session (replacing an older one of the same key), cycle the session key,
+    index it for revocation, and announce it."""
+    now = time.time()
+    mfa = state(request)
+    kept = [
+        v
+        for v in mfa.active(now)
+        if not (v.key_id == (key.pk if key else None) and v.type == type_)
+    ]
+    mfa.verifications = [
+        Verification(key.pk if key else None, type_, now, session.draw_expiry(now), uv),
+        *kept,
+    ]
+    old_key = request.session.session_key
+    request.session.cycle_key()
+    revocation.forget_session(old_key)
+    revocation.register(request, mfa)
+    session.save(request.session, mfa)
+    signals.key_used.send(Key, key=key, type=type_, user=request.user, request=request)
+
+
+def throttled_error(outcome) -> errors.FlowError:
+    """Turn a failed :class:`~multifactor.throttle.Outcome` into the error users see."""
+    from django.utils.translation import gettext as _
+
+    if outcome.reason == "throttled":
+        return errors.FlowError(
+            "throttled",
+            _("Too many wrong answers. Try again in %(seconds)d seconds.")
+            % {"seconds": outcome.retry_after},
+            429,
+            retry_after=outcome.retry_after,
+        )
+    if outcome.reason == "locked":
+        return errors.FlowError(
+            "key_locked",
+            _(
+                "This key was locked after too many wrong answers. Use another factor, or ask an administrator."
+            ),
+            403,
+        )
+    if outcome.reason == "disabled":
+        return errors.FlowError("key_disabled", _("This key is disabled."), 403)
+    return errors.FlowError(
+        "invalid_code", _("That code is not valid."), 400, param="code"
+    )
+
+
+def success_url(request, consume=True) -> str:
+    """Where to go after a verification: the remembered URL if it is safe, else LOGIN_CALLBACK's redirect,
+    else LOGIN_REDIRECT_URL."""
+    mfa = state(request)
+    target = mfa.next_url
+    if consume and target:
+        mfa.next_url = None
+        session.save(request.session, mfa)
+    if target and url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return target
+    return resolve_url(settings.LOGIN_REDIRECT_URL)
+
+
+def finish(request):
+    """The HTML response after a verification: the login message, then LOGIN_CALLBACK or a redirect."""
+    from django.shortcuts import redirect
+
+    s = conf.get()
+    if s.SHOW_LOGIN_MESSAGE:
+        messages.info(
+            request, format_html(str(s.LOGIN_MESSAGE), reverse("multifactor:home"))
+        )
+    if not state(request).next_url and s.LOGIN_CALLBACK:
+        return import_string(s.LOGIN_CALLBACK)(
+            request, username=request.user.get_username()
+        )
+    return redirect(success_url(request))
+
+
+def remember_next(request, url: str) -> None:
+    mfa = state(request)
+    if mfa.next_url != url:
+        mfa.next_url = url
+        session.save(request.session, mfa)
+
+
+# -- managing keys ---------------------------------------------------------------------------------------
+
+
+def can_manage(request) -> bool:
+    """A user with no keys may enrol a first one; otherwise a factor verified within REAUTH_WINDOW."""
+    if not has_keys(request.user):
+        return True
+    window = conf.get().REAUTH_WINDOW
+    now = time.time()
+    return any(now - v.verified_at <= window for v in active_verifications(request))
+
+
+def require_manage(request) -> None:
+    if not can_manage(request):
+        raise errors.reauthentication_required()
+
+
+def user_key(request, key_id) -> Key:
+    try:
+        return Key.objects.get(user=request.user, confirmed=True, pk=int(key_id))
+    except (Key.DoesNotExist, TypeError, ValueError, OverflowError):
+        raise errors.not_found() from None
+
+
+def set_enabled(request, key: Key, enabled: bool) -> Key:
+    require_manage(request)
+    if key.enabled == enabled:
+        return key
+    if enabled and key.locked_at:
+        raise errors.FlowError(
+            "key_locked", "A locked key must be enrolled again.", 409
+        )
+    key.enabled = enabled
+    key.save(
+        update_fields=["enabled"]
+    )  # a disabled key is revoked everywhere by the model's signal
+    if not enabled:
+        revocation.strip_request(request, {key.pk})
+    signals.key_toggled.send(
+        Key, key=key, enabled=enabled, user=request.user, request=request
+    )
+    return key
+
+
+def rename(request, key: Key, name: str) -> Key:
+    name = (name or "").strip()
+    if len(name) > Key._meta.get_field("name").max_length:
+        raise errors.FlowError("invalid", "The name is too long.", 400, param="name")
+    key.name = name
+    key.save(update_fields=["name"])
+    return key
+
+
+def delete(request, key: Key) -> None:
+    require_manage(request)
+    pk = key.pk
+    key.delete()  # revoked everywhere by the model's signal
+    revocation.strip_request(request, {pk})
+    signals.key_removed.send(Key, key=key, user=request.user, request=request)
+
+
+def add_key(request, key: Key) -> Key:
+    """Confirm a newly enrolled key, and count the enrolment itself as a verification of it."""
+    key.confirmed = True
+    key.save()
+    record_verification(request, key, key.type)
+    signals.key_added.send(Key, key=key, user=request.user, request=request)
+    return key

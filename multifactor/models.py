@@ -1,0 +1,159 @@
+"""Stored state: users' keys, fallback opt-outs, and the index of sessions holding verifications.
+
+One ``Key`` table with typed, nullable columns per factor type (rather than a JSON bag), so that the
+constraints that matter are enforced by the database: a WebAuthn credential id is unique, a TOTP time step
+is a number the verification can compare and update atomically.
+"""
+
+from django.conf import settings
+from django.db import models
+from django.db.models.signals import post_delete, post_save
+from django.dispatch import receiver
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+
+class KeyType(models.TextChoices):
+    FIDO2 = "FIDO2", _("Security key or passkey")
+    TOTP = "TOTP", _("Authenticator app")
+    RECOVERY = "RECOVERY", _("Recovery codes")
+
+
+FALLBACK = "FALLBACK"  # a verified fallback code: a factor type of sessions, never of a stored key
+
+
+class KeyQuerySet(models.QuerySet):
+    def active(self):
+        """Keys that can verify a user: confirmed and enabled."""
+        return self.filter(confirmed=True, enabled=True)
+
+    def update(self, **kwargs):
+        """Bulk-disabling keys (admin actions, commands) ends their verifications like a save does."""
+        if kwargs.get("enabled") is False:
+            from . import revocation
+
+            pks = list(self.values_list("pk", flat=True))
+            count = super().update(**kwargs)
+            revocation.revoke_keys(self.model.objects.filter(pk__in=pks))
+            return count
+        return super().update(**kwargs)
+
+
+class Key(models.Model):
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, models.CASCADE, related_name="multifactor_keys"
+    )
+    type = models.CharField(_("type"), max_length=16, choices=KeyType.choices)
+    name = models.CharField(_("name"), max_length=64, blank=True)
+    enabled = models.BooleanField(_("enabled"), default=True)
+    confirmed = models.BooleanField(
+        default=True, help_text=_("False while its enrolment is pending.")
+    )
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+    last_used_at = models.DateTimeField(_("last used"), null=True, blank=True)
+
+    # TOTP: the seed, Fernet-encrypted (see multifactor.crypto); the last accepted time step (RFC 6238 5.2).
+    secret = models.TextField(blank=True, editable=False)
+    last_step = models.BigIntegerField(null=True, blank=True, editable=False)
+
+    # WebAuthn: sha256(credential id) carries the uniqueness (a BLOB cannot be UNIQUE on every database).
+    credential_id = models.BinaryField(max_length=1023, null=True, blank=True)
+    credential_hash = models.CharField(
+        max_length=64, null=True, blank=True, unique=True, editable=False
+    )
+    public_key = models.BinaryField(null=True, blank=True)
+    sign_count = models.BigIntegerField(default=0)
+    aaguid = models.CharField(max_length=36, blank=True)
+    transports = models.JSONField(default=list, blank=True)
+    rp_id = models.CharField(max_length=253, blank=True)
+    discoverable = models.BooleanField(default=False)
+    backup_eligible = models.BooleanField(null=True, blank=True)
+    backup_state = models.BooleanField(null=True, blank=True)
+    uv_seen = models.BooleanField(default=False)
+    clone_suspected_at = models.DateTimeField(null=True, blank=True)
+
+    # Throttling (multifactor.throttle): consecutive failures, the delay they earned, and a lockout.
+    failures = models.PositiveIntegerField(default=0, editable=False)
+    throttled_until = models.DateTimeField(null=True, blank=True, editable=False)
+    locked_at = models.DateTimeField(null=True, blank=True)
+
+    objects = KeyQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("multifactor key")
+        verbose_name_plural = _("multifactor keys")
+        ordering = ("created_at", "pk")
+        indexes = [
+            models.Index(
+                fields=["user", "enabled", "confirmed"],
+                name="multifactor_key_user_active",
+            )
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(type__in=[t.value for t in KeyType]),
+                name="multifactor_key_type_valid",
+            ),
+        ]
+
+    def __str__(self):
+        label = self.get_type_display()
+        return f"{self.name} ({label})" if self.name else str(label)
+
+    def display_name(self):
+        return str(self)
+
+    @property
+    def is_usable(self):
+        return self.enabled and self.confirmed
+
+
+class DisabledFallback(models.Model):
+    """A fallback transport a user switched off for themselves (table kept from django-multifactor 0.9)."""
+
+    id = models.AutoField(primary_key=True)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, models.CASCADE, related_name="+")
+    fallback = models.CharField(max_length=50)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "fallback"], name="multifactor_disabledfallback_unique"
+            )
+        ]
+
+
+class SessionVerification(models.Model):
+    """Which server-side session holds a verification of which key.
+
+    Written only when a verification is added (never on a protected request), read only when a key is
+    revoked: the revocation strips the verification from each listed session through the session store,
+    so protected requests need no query to know their verifications are still good.
+    """
+
+    session_key = models.CharField(max_length=255, db_index=True)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, models.CASCADE, related_name="+")
+    key_id = models.BigIntegerField(
+        null=True, blank=True, db_index=True
+    )  # None: a fallback verification
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["user", "key_id"], name="multifactor_sv_user_key")
+        ]
+
+
+@receiver(post_save, sender=Key)
+def _revoke_on_disable(sender, instance, raw=False, **kwargs):
+    if not raw and not (instance.enabled and instance.confirmed):
+        from . import revocation
+
+        revocation.revoke_keys([instance])
+
+
+@receiver(post_delete, sender=Key)
+def _revoke_on_delete(sender, instance, **kwargs):
+    from . import revocation
+
+    revocation.revoke_keys([instance])

@@ -1,0 +1,135 @@
+"""The decision for one protected request: let it through, challenge, or send the user to enrol.
+
+This follows the contract's rules in order. A verified user whose state is unchanged costs no SQL query and
+no session write: the verifications are read from the already loaded session, and revocation keeps them
+truthful (see :mod:`multifactor.revocation`). Queries happen only on the cold paths (no verification yet,
+not enough factors, a ``user_filter`` dict, a session re-keyed behind our back).
+"""
+
+from __future__ import annotations
+
+import time
+
+from django.contrib import messages
+from django.contrib.auth import get_user_model
+from django.shortcuts import redirect
+from django.urls import reverse
+from django.utils.html import format_html
+from django.utils.module_loading import import_string
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
+
+from . import conf, flows, responses, revocation, session
+from .models import FALLBACK
+
+
+def required_factors(factors, request) -> int:
+    """``factors`` may be a number or any callable taking the request (function, partial, method, object)."""
+    return int(factors(request)) if callable(factors) else int(factors)
+
+
+def count_factors(active) -> int:
+    """Distinct keys, plus at most one for fallback codes (which revocation keeps only for users with keys)."""
+    keys = {v.key_id for v in active if v.key_id is not None}
+    return len(keys) + (1 if any(v.type == FALLBACK for v in active) else 0)
+
+
+def _bypassed(request) -> bool:
+    path = conf.get().BYPASS
+    return bool(path and import_string(path)(request))
+
+
+def _matches(user, user_filter) -> bool:
+    if user_filter is None:
+        return True
+    if callable(user_filter):
+        return bool(user_filter(user))
+    return get_user_model().objects.filter(pk=user.pk, **user_filter).exists()
+
+
+def enforce(request, factors=0, user_filter=None, max_age=0, advertise=False):
+    """None to let the view run, else the response to send instead (a challenge or an enrolment)."""
+    user = request.user
+    if (
+        not user.is_authenticated
+        or _bypassed(request)
+        or not _matches(user, user_filter)
+    ):
+        return None
+    now = time.time()
+    state = session.load(request.session)
+    fixed = revocation.still_valid(request, state)
+    if fixed is not None:
+        state = fixed
+        session.save(request.session, state)
+    active = state.active(now)
+    required = required_factors(factors, request)
+    has_keys = (
+        True if active else None
+    )  # a verification implies a key; ask the database only if needed
+
+    def keys_exist():
+        nonlocal has_keys
+        if has_keys is None:
+            has_keys = flows.has_keys(user)
+        return has_keys
+
+    if not active and keys_exist():
+        return challenge(request, state)
+    if max_age and active and now - max(v.verified_at for v in active) > max_age:
+        msg = _("This page requires you to verify again every %(seconds)d seconds.") % {
+            "seconds": max_age
+        }
+        return challenge(request, state, msg)
+    if count_factors(active) < required:
+        msg = ngettext(
+            "This page requires %(count)d verified security factor.",
+            "This page requires %(count)d verified security factors.",
+            required,
+        ) % {"count": required}
+        return (
+            challenge(request, state, msg)
+            if keys_exist()
+            else enrol(request, state, msg)
+        )
+    if advertise and not active and not state.advertised and not keys_exist():
+        messages.info(
+            request,
+            format_html(
+                _(
+                    'Make your account more secure by <a href="{}">adding a second security factor</a>.'
+                ),
+                reverse("multifactor:home"),
+            ),
+        )
+        state.advertised = True
+        session.save(request.session, state)
+    return None
+
+
+def challenge(request, state, message=None):
+    return _send(request, state, "multifactor:authenticate", message)
+
+
+def enrol(request, state, message=None):
+    return _send(request, state, "multifactor:add", message)
+
+
+def _send(request, state, url_name, message):
+    url = reverse(url_name)
+    if responses.prefers_json(request):
+        return responses.error(
+            "mfa_required",
+            message or _("Multi-factor verification is required."),
+            401,
+            meta={
+                "authenticate_url": reverse("multifactor:authenticate"),
+                "enrol_url": reverse("multifactor:add"),
+            },
+        )
+    if request.method in ("GET", "HEAD"):
+        state.next_url = request.get_full_path()
+        session.save(request.session, state)
+    if message:
+        messages.warning(request, message)
+    return redirect(url)

@@ -1,0 +1,127 @@
+"""The MFA state kept in a user's session, as named structures.
+
+Stored under one session key as plain JSON (safe for the signed_cookies engine, which clients can read):
+key ids, factor types and timestamps, never a secret. Reading it never writes the session; every change goes
+through :func:`save`, so a protected request whose state did not change leaves the session untouched.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+import time
+
+from . import conf
+
+SESSION_KEY = "multifactor"
+
+
+@dataclasses.dataclass(frozen=True)
+class Verification:
+    """One verified factor: which key (None for a fallback code), its type, when, and until when."""
+
+    key_id: int | None
+    type: str
+    verified_at: float
+    expires_at: float | None  # None: no RECHECK expiry
+    uv: bool = False  # WebAuthn user verification seen (a passkey with UV is multi-factor on its own)
+
+    def active(self, now: float) -> bool:
+        return self.expires_at is None or self.expires_at > now
+
+    def to_json(self) -> list:
+        return {
+            "k": self.key_id,
+            "t": self.type,
+            "at": self.verified_at,
+            "exp": self.expires_at,
+            "uv": self.uv,
+        }
+
+    @classmethod
+    def from_json(cls, data) -> Verification | None:
+        try:
+            return cls(
+                data["k"],
+                str(data["t"]),
+                float(data["at"]),
+                data["exp"],
+                bool(data.get("uv", False)),
+            )
+        except (KeyError, TypeError, ValueError):
+            return None
+
+
+@dataclasses.dataclass
+class MfaState:
+    """Everything multifactor keeps in a session.
+
+    ``verifications``: the verified factors. ``next_url``: where to return after a challenge.
+    ``advertised``: the optional-MFA notice was shown. ``indexed_as``: the session key under which the
+    verifications are recorded in :class:`~multifactor.models.SessionVerification` (a mismatch means the
+    session was re-keyed behind our back and must be indexed again). ``revision``: the per-user revocation
+    revision seen at verification (signed_cookies sessions only). ``pending``: id of a key whose enrolment
+    is under way (the secret itself stays in the database).
+    """
+
+    verifications: list[Verification] = dataclasses.field(default_factory=list)
+    next_url: str | None = None
+    advertised: bool = False
+    indexed_as: str | None = None
+    revision: str | None = None
+    pending: dict = dataclasses.field(default_factory=dict)
+
+    def active(self, now: float | None = None) -> list[Verification]:
+        now = time.time() if now is None else now
+        return [v for v in self.verifications if v.active(now)]
+
+    def to_json(self) -> dict:
+        data = {"v": [v.to_json() for v in self.verifications]}
+        for name, attr in (
+            ("n", "next_url"),
+            ("a", "advertised"),
+            ("i", "indexed_as"),
+            ("r", "revision"),
+        ):
+            if getattr(self, attr):
+                data[name] = getattr(self, attr)
+        if self.pending:
+            data["p"] = self.pending
+        return data
+
+    @classmethod
+    def from_json(cls, data) -> MfaState:
+        if not isinstance(data, dict):
+            return cls()
+        verifications = [
+            v for v in map(Verification.from_json, data.get("v") or []) if v is not None
+        ]
+        pending = data.get("p")
+        return cls(
+            verifications=verifications,
+            next_url=data.get("n") if isinstance(data.get("n"), str) else None,
+            advertised=bool(data.get("a")),
+            indexed_as=data.get("i"),
+            revision=data.get("r"),
+            pending=pending if isinstance(pending, dict) else {},
+        )
+
+
+def load(session) -> MfaState:
+    return MfaState.from_json(session.get(SESSION_KEY))
+
+
+def save(session, state: MfaState) -> None:
+    session[SESSION_KEY] = state.to_json()
+
+
+def draw_expiry(now: float) -> float | None:
+    """A RECHECK expiry drawn uniformly in [RECHECK_MIN, RECHECK_MAX] seconds from now, per verification."""
+    settings = conf.get()
+    if not settings.RECHECK:
+        return None
+    return now + random.uniform(settings.RECHECK_MIN, settings.RECHECK_MAX)
+
+
+def clear(session) -> None:
+    session.pop(SESSION_KEY, None)

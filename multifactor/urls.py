@@ -1,0 +1,31 @@
+"""``path("...", include("multifactor.urls"))`` (namespace ``multifactor``), at any prefix."""
+
+from django.urls import path
+
+from . import api, views
+from .factors.totp import api as totp_api
+from .factors.totp import views as totp_views
+
+app_name = "multifactor"
+
+urlpatterns = [
+    path("", views.Home.as_view(), name="home"),
+    path("<str:action>:<str:ident>/", views.Action.as_view(), name="action"),
+    path("rename/<int:pk>/", views.Rename.as_view(), name="rename"),
+    path("add/", views.Add.as_view(), name="add"),
+    path("help/", views.Help.as_view(), name="help"),
+    path("authenticate/", views.Authenticate.as_view(), name="authenticate"),
+    path("totp/new/", totp_views.Start.as_view(), name="totp_start"),
+    path("totp/auth/", totp_views.Auth.as_view(), name="totp_auth"),
+    # JSON API
+    path("api/v1/status", api.Status.as_view(), name="api-status"),
+    path("api/v1/keys", api.Keys.as_view(), name="api-keys"),
+    path("api/v1/keys/<str:key_id>", api.KeyDetail.as_view(), name="api-key"),
+    path("api/v1/totp/begin", totp_api.Begin.as_view(), name="api-totp-begin"),
+    path("api/v1/totp/activate", totp_api.Activate.as_view(), name="api-totp-activate"),
+    path(
+        "api/v1/totp/authenticate",
+        totp_api.Authenticate.as_view(),
+        name="api-totp-authenticate",
+    ),
+]

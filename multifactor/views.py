@@ -1,0 +1,169 @@
+"""The HTML pages shared by every factor: home (list and manage keys), add, help, authenticate.
+
+Thin: each view parses the request, calls :mod:`multifactor.flows`, and turns a
+:class:`~multifactor.errors.FlowError` into a message and a redirect (or a 404), never a 500.
+"""
+
+from django.contrib import messages
+from django.contrib.auth.mixins import LoginRequiredMixin
+from django.http import Http404, HttpResponseNotAllowed
+from django.shortcuts import redirect
+from django.utils.translation import gettext as _
+from django.views.generic import TemplateView, View
+
+from . import conf, factors, flows
+from .errors import FlowError
+from .models import DisabledFallback, Key
+
+
+class MultifactorView(LoginRequiredMixin, View):
+    """Base for every MFA page: signed-in users only, FlowErrors become messages."""
+
+    def dispatch(self, request, *args, **kwargs):
+        try:
+            return super().dispatch(request, *args, **kwargs)
+        except FlowError as error:
+            if error.status == 404:
+                raise Http404(str(error.message)) from None
+            messages.error(request, error.message)
+            return redirect(self.error_redirect())
+
+    def error_redirect(self):
+        return "multifactor:home"
+
+
+def fallbacks_for(user):
+    """[(name, enabled for this user, destination shown)] for the configured fallbacks that reach the user."""
+    disabled = set(
+        DisabledFallback.objects.filter(user=user).values_list("fallback", flat=True)
+    )
+    found = []
+    for name, (destination, _transport) in conf.get().FALLBACKS.items():
+        try:
+            shown = destination(user)
+        except Exception:  # a site's destination callable must not break the page
+            shown = None
+        if shown:
+            found.append((name, name not in disabled, shown))
+    return found
+
+
+class Home(MultifactorView, TemplateView):
+    template_name = "multifactor/home.html"
+
+    def get_context_data(self, **kwargs):
+        user = self.request.user
+        verified = {v.key_id for v in flows.active_verifications(self.request)}
+        return {
+            **super().get_context_data(**kwargs),
+            "keys": Key.objects.filter(user=user, confirmed=True),
+            "verified_ids": verified,
+            "can_edit": flows.can_manage(self.request),
+            "fallbacks": fallbacks_for(user),
+            "addable": [
+                f for f in factors.all_factors() if f.allowed() and f.start_url_name
+            ],
+        }
+
+    def post(self, request, *args, **kwargs):
+        return HttpResponseNotAllowed(["GET"])
+
+
+class Action(MultifactorView):
+    """POST ``toggle_factor``, ``delete_factor`` or ``toggle_fallback`` on ``<ident>``."""
+
+    http_method_names = ["post"]
+
+    def post(self, request, action, ident):
+        handler = getattr(self, f"do_{action}", None)
+        if handler is None:
+            raise Http404(_("Unknown action."))
+        handler(request, ident)
+        return redirect("multifactor:home")
+
+    def do_toggle_factor(self, request, ident):
+        key = flows.user_key(request, ident)
+        flows.set_enabled(request, key, not key.enabled)
+        template = (
+            _("%(key)s has been enabled.")
+            if key.enabled
+            else _("%(key)s has been disabled.")
+        )
+        messages.info(request, template % {"key": key})
+
+    def do_delete_factor(self, request, ident):
+        key = flows.user_key(request, ident)
+        flows.delete(request, key)
+        messages.info(request, _("%(key)s has been deleted.") % {"key": key})
+
+    def do_toggle_fallback(self, request, ident):
+        if ident not in conf.get().FALLBACKS:
+            raise Http404(_("Unknown fallback."))
+        deleted, _rows = DisabledFallback.objects.filter(
+            user=request.user, fallback=ident
+        ).delete()
+        if deleted:
+            messages.info(
+                request,
+                _("The %(name)s fallback has been switched on.") % {"name": ident},
+            )
+        else:
+            DisabledFallback.objects.get_or_create(user=request.user, fallback=ident)
+            messages.info(
+                request,
+                _("The %(name)s fallback has been switched off.") % {"name": ident},
+            )
+
+
+class Rename(MultifactorView):
+    http_method_names = ["post"]
+
+    def post(self, request, pk):
+        key = flows.user_key(request, pk)
+        flows.rename(request, key, request.POST.get("name", ""))
+        messages.info(request, _("Renamed to %(key)s.") % {"key": key})
+        return redirect("multifactor:home")
+
+
+class Add(MultifactorView, TemplateView):
+    template_name = "multifactor/add.html"
+
+    def get_context_data(self, **kwargs):
+        return {
+            **super().get_context_data(**kwargs),
+            "methods": [
+                f for f in factors.all_factors() if f.allowed() and f.start_url_name
+            ],
+            "can_edit": flows.can_manage(self.request),
+        }
+
+
+class Help(TemplateView):
+    template_name = "multifactor/help.html"
+
+
+class Authenticate(MultifactorView, TemplateView):
+    """Choose a method to verify with; a user with a single method goes straight to it."""
+
+    template_name = "multifactor/authenticate.html"
+
+    def get(self, request, *args, **kwargs):
+        methods = self.methods()
+        if len(methods) == 1 and not request.GET.get("choose"):
+            return redirect(methods[0].auth_url())
+        return super().get(request, *args, **kwargs)
+
+    def methods(self):
+        user = self.request.user
+        return [f for f in factors.all_factors() if f.usable_by(user)]
+
+    def get_context_data(self, **kwargs):
+        user = self.request.user
+        return {
+            **super().get_context_data(**kwargs),
+            "methods": self.methods(),
+            "locked": Key.objects.filter(
+                user=user, locked_at__isnull=False, enabled=False
+            ).exists(),
+            "has_keys": flows.has_keys(user),
+        }

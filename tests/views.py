@@ -1,0 +1,91 @@
+"""Views protected in every way the contract allows, for the decorator tests."""
+
+import functools
+
+from django.contrib.auth.decorators import login_required
+from django.contrib.auth.mixins import LoginRequiredMixin
+from django.http import HttpResponse, JsonResponse
+from django.urls import path
+from django.views import View
+
+from multifactor.decorators import multifactor_protected
+from multifactor.mixins import MultifactorRequiredMixin
+
+
+def ok(request, *args, **kwargs):
+    return HttpResponse("ok")
+
+
+async def async_ok(request):
+    return HttpResponse("async ok")
+
+
+def two_factors(request):
+    return 2
+
+
+class Callable:
+    def __init__(self, n):
+        self.n = n
+
+    def __call__(self, request):
+        return self.n
+
+
+class Policy:
+    def required(self, request):
+        return int(request.GET.get("n", 1))
+
+
+def only_named(user):
+    return user.username.startswith("staff")
+
+
+class Protected(LoginRequiredMixin, MultifactorRequiredMixin, View):
+    factors = 1
+
+    def get(self, request):
+        return HttpResponse("cbv ok")
+
+
+def plain(request):
+    return HttpResponse("plain")
+
+
+def api_view(request):
+    return JsonResponse({"ok": True})
+
+
+P = multifactor_protected
+urlpatterns = [
+    path("done/", ok),
+    path("plain/", login_required(plain), name="plain"),
+    path("open/", P()(ok), name="open"),
+    path("f0/", login_required(P(factors=0)(ok)), name="f0"),
+    path("f1/", login_required(P(factors=1)(ok)), name="f1"),
+    path("f2/", login_required(P(factors=2)(ok)), name="f2"),
+    path("fn/", login_required(P(factors=two_factors)(ok)), name="fn"),
+    path(
+        "partial/",
+        login_required(P(factors=functools.partial(lambda n, request: n, 2))(ok)),
+        name="partial",
+    ),
+    path("method/", login_required(P(factors=Policy().required)(ok)), name="method"),
+    path("callable/", login_required(P(factors=Callable(1))(ok)), name="callable"),
+    path("lambda/", login_required(P(factors=lambda request: 1)(ok)), name="lambda"),
+    path(
+        "filter-dict/",
+        login_required(P(factors=1, user_filter={"is_staff": True})(ok)),
+        name="filter-dict",
+    ),
+    path(
+        "filter-fn/",
+        login_required(P(factors=1, user_filter=only_named)(ok)),
+        name="filter-fn",
+    ),
+    path("max-age/", login_required(P(factors=1, max_age=60)(ok)), name="max-age"),
+    path("advertise/", login_required(P(advertise=True)(ok)), name="advertise"),
+    path("async/", P(factors=1)(async_ok), name="async"),
+    path("cbv/", Protected.as_view(), name="cbv"),
+    path("api/thing", login_required(P(factors=1)(api_view)), name="api-thing"),
+]
