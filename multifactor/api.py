@@ -50,9 +50,7 @@ class ApiView(View):
     anonymous = False
 
     def dispatch(self, request, *args, **kwargs):
-        if request.method.lower() not in self.http_method_names or not hasattr(
-            self, request.method.lower()
-        ):
+        if request.method.lower() not in self.http_method_names or not hasattr(self, request.method.lower()):
             return responses.error("method_not_allowed", _("Method not allowed."), 405)
         if request.method not in ("GET", "HEAD", "OPTIONS"):
             reason = _CsrfCheck(lambda r: None).process_view(request, None, (), {})
@@ -68,9 +66,7 @@ class ApiView(View):
             self.body = self.parse_body(request)
             return super().dispatch(request, *args, **kwargs)
         except FlowError as error:
-            return responses.errors(
-                [error.as_json()], error.status, retry_after=error.retry_after
-            )
+            return responses.errors([error.as_json()], error.status, retry_after=error.retry_after)
 
     @staticmethod
     def parse_body(request) -> dict:
@@ -79,13 +75,9 @@ class ApiView(View):
         try:
             body = json.loads(request.body)
         except (ValueError, UnicodeDecodeError):
-            raise FlowError(
-                "invalid_json", _("The request body is not valid JSON."), 400
-            ) from None
+            raise FlowError("invalid_json", _("The request body is not valid JSON."), 400) from None
         if not isinstance(body, dict):
-            raise FlowError(
-                "invalid_json", _("The request body must be a JSON object."), 400
-            )
+            raise FlowError("invalid_json", _("The request body must be a JSON object."), 400)
         return body
 
     def field(self, name, kind=str, required=True):

@@ -12,15 +12,13 @@ def check_settings(app_configs=None, **kwargs):
     found = []
     s = conf.get()
     for kind, key, message in s.problems:
-        cls, cid = (
-            (checks.Error, "E001") if kind == "error" else (checks.Warning, "W001")
-        )
+        cls, cid = (checks.Error, "E001") if kind == "error" else (checks.Warning, "W001")
         found.append(cls(f"MULTIFACTOR[{key!r}] {message}.", id=f"multifactor.{cid}"))
     if not s.encryption_keys and not settings.DEBUG:
         found.append(
             checks.Warning(
-                "No MULTIFACTOR['ENCRYPTION_KEYS'] (or MULTIFACTOR_ENCRYPTION_KEYS environment variable): TOTP seeds are "
-                "encrypted with a key derived from SECRET_KEY, so changing SECRET_KEY makes them unreadable.",
+                "No MULTIFACTOR['ENCRYPTION_KEYS'] (nor MULTIFACTOR_ENCRYPTION_KEYS in the environment): "
+                "TOTP seeds are encrypted under a key derived from SECRET_KEY, which must then never change.",
                 hint="Generate one with `python -m multifactor.crypto` and keep it outside the database.",
                 id="multifactor.W002",
             )

@@ -31,9 +31,7 @@ DEPRECATED_KEYS = {
 
 
 def _default_fallbacks():
-    return {
-        "email": (lambda user: user.email, "multifactor.factors.fallback.send_email")
-    }
+    return {"email": (lambda user: user.email, "multifactor.factors.fallback.send_email")}
 
 
 def _is_int(v):
@@ -57,9 +55,7 @@ def _str(v):
 
 
 def _text(v):
-    return isinstance(v, str) or hasattr(
-        v, "_proxy____args"
-    )  # plain or lazy translation
+    return isinstance(v, str) or hasattr(v, "_proxy____args")  # plain or lazy translation
 
 
 def _bool(v):
@@ -109,9 +105,7 @@ SPEC: dict[str, tuple[Any, Callable[[Any], bool], str]] = {
     "PASSKEY_LOGIN": (False, _bool, "allow passwordless sign-in with a passkey"),
     "TOKEN_ISSUER_NAME": ("Django App", _str, "issuer shown in authenticator apps"),
     "LOGIN_MESSAGE": (
-        _(
-            'You are now multifactor-authenticated. <a href="{}">Multifactor settings</a>.'
-        ),
+        _('You are now multifactor-authenticated. <a href="{}">Multifactor settings</a>.'),
         _text,
         "message after a verification; {} is the home URL",
     ),
@@ -213,9 +207,7 @@ def _build() -> MultifactorSettings:
             value = default() if callable(default) else default
         values[name] = value
     if values["RECHECK_MIN"] > values["RECHECK_MAX"]:
-        problems.append(
-            ("error", "RECHECK_MIN", "RECHECK_MIN is greater than RECHECK_MAX")
-        )
+        problems.append(("error", "RECHECK_MIN", "RECHECK_MIN is greater than RECHECK_MAX"))
         values["RECHECK_MIN"] = values["RECHECK_MAX"]
     for name in raw:
         if name in DEPRECATED_KEYS:

@@ -23,12 +23,8 @@ _fernet = None
 
 def derived_key() -> str:
     """A Fernet key derived from SECRET_KEY, the fallback when no key is configured."""
-    material = HKDF(
-        algorithm=hashes.SHA256(), length=32, salt=b"django-multifactor", info=b"fernet"
-    )
-    return base64.urlsafe_b64encode(
-        material.derive(settings.SECRET_KEY.encode())
-    ).decode()
+    material = HKDF(algorithm=hashes.SHA256(), length=32, salt=b"django-multifactor", info=b"fernet")
+    return base64.urlsafe_b64encode(material.derive(settings.SECRET_KEY.encode())).decode()
 
 
 def configured_keys() -> list[str]:

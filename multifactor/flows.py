@@ -31,11 +31,7 @@ def has_keys(user) -> bool:
     into "no keys, enrol a new one" by someone who only has the password)."""
     from django.db.models import Q
 
-    return (
-        Key.objects.filter(user=user, confirmed=True)
-        .filter(Q(enabled=True) | Q(locked_at__isnull=False))
-        .exists()
-    )
+    return Key.objects.filter(user=user, confirmed=True).filter(Q(enabled=True) | Q(locked_at__isnull=False)).exists()
 
 
 # -- verifying -------------------------------------------------------------------------------------------
@@ -46,11 +42,7 @@ def record_verification(request, key: Key | None, type_: str, uv: bool = False) 
     index it for revocation, and announce it."""
     now = time.time()
     mfa = state(request)
-    kept = [
-        v
-        for v in mfa.active(now)
-        if not (v.key_id == (key.pk if key else None) and v.type == type_)
-    ]
+    kept = [v for v in mfa.active(now) if not (v.key_id == (key.pk if key else None) and v.type == type_)]
     mfa.verifications = [
         Verification(key.pk if key else None, type_, now, session.draw_expiry(now), uv),
         *kept,
@@ -70,24 +62,19 @@ def throttled_error(outcome) -> errors.FlowError:
     if outcome.reason == "throttled":
         return errors.FlowError(
             "throttled",
-            _("Too many wrong answers. Try again in %(seconds)d seconds.")
-            % {"seconds": outcome.retry_after},
+            _("Too many wrong answers. Try again in %(seconds)d seconds.") % {"seconds": outcome.retry_after},
             429,
             retry_after=outcome.retry_after,
         )
     if outcome.reason == "locked":
         return errors.FlowError(
             "key_locked",
-            _(
-                "This key was locked after too many wrong answers. Use another factor, or ask an administrator."
-            ),
+            _("This key was locked after too many wrong answers. Use another factor, or ask an administrator."),
             403,
         )
     if outcome.reason == "disabled":
         return errors.FlowError("key_disabled", _("This key is disabled."), 403)
-    return errors.FlowError(
-        "invalid_code", _("That code is not valid."), 400, param="code"
-    )
+    return errors.FlowError("invalid_code", _("That code is not valid."), 400, param="code")
 
 
 def success_url(request, consume=True) -> str:
@@ -111,13 +98,9 @@ def finish(request):
 
     s = conf.get()
     if s.SHOW_LOGIN_MESSAGE:
-        messages.info(
-            request, format_html(str(s.LOGIN_MESSAGE), reverse("multifactor:home"))
-        )
+        messages.info(request, format_html(str(s.LOGIN_MESSAGE), reverse("multifactor:home")))
     if not state(request).next_url and s.LOGIN_CALLBACK:
-        return import_string(s.LOGIN_CALLBACK)(
-            request, username=request.user.get_username()
-        )
+        return import_string(s.LOGIN_CALLBACK)(request, username=request.user.get_username())
     return redirect(success_url(request))
 
 
@@ -157,18 +140,12 @@ def set_enabled(request, key: Key, enabled: bool) -> Key:
     if key.enabled == enabled:
         return key
     if enabled and key.locked_at:
-        raise errors.FlowError(
-            "key_locked", "A locked key must be enrolled again.", 409
-        )
+        raise errors.FlowError("key_locked", "A locked key must be enrolled again.", 409)
     key.enabled = enabled
-    key.save(
-        update_fields=["enabled"]
-    )  # a disabled key is revoked everywhere by the model's signal
+    key.save(update_fields=["enabled"])  # a disabled key is revoked everywhere by the model's signal
     if not enabled:
         revocation.strip_request(request, {key.pk})
-    signals.key_toggled.send(
-        Key, key=key, enabled=enabled, user=request.user, request=request
-    )
+    signals.key_toggled.send(Key, key=key, enabled=enabled, user=request.user, request=request)
     return key
 
 

@@ -40,15 +40,11 @@ class KeyQuerySet(models.QuerySet):
 
 
 class Key(models.Model):
-    user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, models.CASCADE, related_name="multifactor_keys"
-    )
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, models.CASCADE, related_name="multifactor_keys")
     type = models.CharField(_("type"), max_length=16, choices=KeyType.choices)
     name = models.CharField(_("name"), max_length=64, blank=True)
     enabled = models.BooleanField(_("enabled"), default=True)
-    confirmed = models.BooleanField(
-        default=True, help_text=_("False while its enrolment is pending.")
-    )
+    confirmed = models.BooleanField(default=True, help_text=_("False while its enrolment is pending."))
     created_at = models.DateTimeField(_("created"), default=timezone.now)
     last_used_at = models.DateTimeField(_("last used"), null=True, blank=True)
 
@@ -58,9 +54,7 @@ class Key(models.Model):
 
     # WebAuthn: sha256(credential id) carries the uniqueness (a BLOB cannot be UNIQUE on every database).
     credential_id = models.BinaryField(max_length=1023, null=True, blank=True)
-    credential_hash = models.CharField(
-        max_length=64, null=True, blank=True, unique=True, editable=False
-    )
+    credential_hash = models.CharField(max_length=64, null=True, blank=True, unique=True, editable=False)
     public_key = models.BinaryField(null=True, blank=True)
     sign_count = models.BigIntegerField(default=0)
     aaguid = models.CharField(max_length=36, blank=True)
@@ -116,11 +110,10 @@ class DisabledFallback(models.Model):
     fallback = models.CharField(max_length=50)
 
     class Meta:
-        constraints = [
-            models.UniqueConstraint(
-                fields=["user", "fallback"], name="multifactor_disabledfallback_unique"
-            )
-        ]
+        constraints = [models.UniqueConstraint(fields=["user", "fallback"], name="multifactor_disabledfallback_unique")]
+
+    def __str__(self):
+        return f"{self.fallback} off for user {self.user_id}"
 
 
 class SessionVerification(models.Model):
@@ -133,15 +126,14 @@ class SessionVerification(models.Model):
 
     session_key = models.CharField(max_length=255, db_index=True)
     user = models.ForeignKey(settings.AUTH_USER_MODEL, models.CASCADE, related_name="+")
-    key_id = models.BigIntegerField(
-        null=True, blank=True, db_index=True
-    )  # None: a fallback verification
+    key_id = models.BigIntegerField(null=True, blank=True, db_index=True)  # None: a fallback verification
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
-        indexes = [
-            models.Index(fields=["user", "key_id"], name="multifactor_sv_user_key")
-        ]
+        indexes = [models.Index(fields=["user", "key_id"], name="multifactor_sv_user_key")]
+
+    def __str__(self):
+        return f"session {self.session_key[:6]}… key {self.key_id}"
 
 
 @receiver(post_save, sender=Key)

@@ -50,11 +50,7 @@ def _matches(user, user_filter) -> bool:
 def enforce(request, factors=0, user_filter=None, max_age=0, advertise=False):
     """None to let the view run, else the response to send instead (a challenge or an enrolment)."""
     user = request.user
-    if (
-        not user.is_authenticated
-        or _bypassed(request)
-        or not _matches(user, user_filter)
-    ):
+    if not user.is_authenticated or _bypassed(request) or not _matches(user, user_filter):
         return None
     now = time.time()
     state = session.load(request.session)
@@ -64,9 +60,7 @@ def enforce(request, factors=0, user_filter=None, max_age=0, advertise=False):
         session.save(request.session, state)
     active = state.active(now)
     required = required_factors(factors, request)
-    has_keys = (
-        True if active else None
-    )  # a verification implies a key; ask the database only if needed
+    has_keys = True if active else None  # a verification implies a key; ask the database only if needed
 
     def keys_exist():
         nonlocal has_keys
@@ -77,9 +71,7 @@ def enforce(request, factors=0, user_filter=None, max_age=0, advertise=False):
     if not active and keys_exist():
         return challenge(request, state)
     if max_age and active and now - max(v.verified_at for v in active) > max_age:
-        msg = _("This page requires you to verify again every %(seconds)d seconds.") % {
-            "seconds": max_age
-        }
+        msg = _("This page requires you to verify again every %(seconds)d seconds.") % {"seconds": max_age}
         return challenge(request, state, msg)
     if count_factors(active) < required:
         msg = ngettext(
@@ -87,18 +79,12 @@ def enforce(request, factors=0, user_filter=None, max_age=0, advertise=False):
             "This page requires %(count)d verified security factors.",
             required,
         ) % {"count": required}
-        return (
-            challenge(request, state, msg)
-            if keys_exist()
-            else enrol(request, state, msg)
-        )
+        return challenge(request, state, msg) if keys_exist() else enrol(request, state, msg)
     if advertise and not active and not state.advertised and not keys_exist():
         messages.info(
             request,
             format_html(
-                _(
-                    'Make your account more secure by <a href="{}">adding a second security factor</a>.'
-                ),
+                _('Make your account more secure by <a href="{}">adding a second security factor</a>.'),
                 reverse("multifactor:home"),
             ),
         )

@@ -25,7 +25,4 @@ def errors(items, status, meta=None, retry_after=0):
 
 
 def prefers_json(request) -> bool:
-    return (
-        request.get_preferred_type(["text/html", "application/json"])
-        == "application/json"
-    )
+    return request.get_preferred_type(["text/html", "application/json"]) == "application/json"

@@ -93,14 +93,9 @@ def still_valid(request, state: MfaState) -> MfaState | None:
         register(request, fixed)
         return fixed
     if current == "revision":
-        if (
-            cache().get(_revision_key(request.user.pk)) == state.revision
-            and state.revision
-        ):
+        if cache().get(_revision_key(request.user.pk)) == state.revision and state.revision:
             return None
-        revision = current_revision(
-            request.user.pk
-        )  # read before the database: a revocation racing us wins
+        revision = current_revision(request.user.pk)  # read before the database: a revocation racing us wins
         fixed = validate(request.user, state)
         fixed.revision = revision
         return fixed
@@ -113,11 +108,7 @@ def validate(user, state: MfaState) -> MfaState:
     from .models import Key
 
     active = set(Key.objects.active().filter(user=user).values_list("pk", flat=True))
-    state.verifications = [
-        v
-        for v in state.verifications
-        if (v.key_id in active if v.key_id else bool(active))
-    ]
+    state.verifications = [v for v in state.verifications if (v.key_id in active if v.key_id else bool(active))]
     return state
 
 
@@ -138,18 +129,13 @@ def register(request, state: MfaState) -> None:
     if session.session_key is None:
         session.save()
     key = session.session_key
-    stale_before = timezone.now() - timezone.timedelta(
-        seconds=settings.SESSION_COOKIE_AGE
-    )
-    SessionVerification.objects.filter(
-        user=request.user, created_at__lt=stale_before
-    ).delete()
+    stale_before = timezone.now() - timezone.timedelta(seconds=settings.SESSION_COOKIE_AGE)
+    SessionVerification.objects.filter(user=request.user, created_at__lt=stale_before).delete()
     if state.indexed_as and state.indexed_as != key:
         SessionVerification.objects.filter(session_key=state.indexed_as).delete()
     SessionVerification.objects.filter(session_key=key).delete()
     SessionVerification.objects.bulk_create(
-        SessionVerification(session_key=key, user=request.user, key_id=v.key_id)
-        for v in state.verifications
+        SessionVerification(session_key=key, user=request.user, key_id=v.key_id) for v in state.verifications
     )
     state.indexed_as = key
 
@@ -218,9 +204,7 @@ def _revoke(pairs, everything=False) -> None:
         rows = SessionVerification.objects.filter(user_id=user_pk)
         if not everything:
             which = Q(key_id__in=[k for k in dead if k is not None])
-            rows = rows.filter(
-                which | Q(key_id__isnull=True) if None in dead else which
-            )
+            rows = rows.filter(which | Q(key_id__isnull=True) if None in dead else which)
         store_class = session_store_class()
         for session_key in set(rows.values_list("session_key", flat=True)):
             store = store_class(session_key=session_key)
@@ -235,9 +219,7 @@ def _revoke(pairs, everything=False) -> None:
 
 
 def _strip(state: MfaState, dead: set, everything: bool) -> bool:
-    kept = (
-        [] if everything else [v for v in state.verifications if v.key_id not in dead]
-    )
+    kept = [] if everything else [v for v in state.verifications if v.key_id not in dead]
     changed = kept != state.verifications
     state.verifications = kept
     return changed

@@ -93,9 +93,7 @@ class MfaState:
     def from_json(cls, data) -> MfaState:
         if not isinstance(data, dict):
             return cls()
-        verifications = [
-            v for v in map(Verification.from_json, data.get("v") or []) if v is not None
-        ]
+        verifications = [v for v in map(Verification.from_json, data.get("v") or []) if v is not None]
         pending = data.get("p")
         return cls(
             verifications=verifications,

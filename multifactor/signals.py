@@ -4,9 +4,7 @@ possibly None when the change came from a command or the admin)."""
 from django.dispatch import Signal
 
 key_added = Signal()  # key
-key_removed = (
-    Signal()
-)  # key (already deleted: its pk is None, its other fields are intact)
+key_removed = Signal()  # key (already deleted: its pk is None, its other fields are intact)
 key_toggled = Signal()  # key, enabled
 key_used = Signal()  # key (None for a fallback code), type
 verification_failed = Signal()  # key, failures

@@ -40,9 +40,7 @@ def delay_after(failures: int) -> int:
     return min(s.THROTTLE_MAX_DELAY, s.THROTTLE_BASE_DELAY * 2 ** min(extra - 1, 30))
 
 
-def attempt(
-    key_pk: int, check: Callable[[Key], bool], request=None, pending=False
-) -> Outcome:
+def attempt(key_pk: int, check: Callable[[Key], bool], request=None, pending=False) -> Outcome:
     """Run ``check(key)`` on the locked key row, counting the result. ``check`` may update the row.
 
     ``pending``: the key is being enrolled (its code check is throttled like any other).
@@ -58,32 +56,20 @@ def attempt(
             wait = math.ceil((key.throttled_until - now).total_seconds())
             return Outcome(False, "throttled", wait, key)
         if check(key):
-            Key.objects.filter(pk=key.pk).update(
-                failures=0, throttled_until=None, last_used_at=now
-            )
+            Key.objects.filter(pk=key.pk).update(failures=0, throttled_until=None, last_used_at=now)
             key.failures, key.throttled_until, key.last_used_at = 0, None, now
             return Outcome(True, key=key)
         Key.objects.filter(pk=key.pk).update(failures=F("failures") + 1)
-        failures = (
-            Key.objects.filter(pk=key.pk).values_list("failures", flat=True).get()
-        )
+        failures = Key.objects.filter(pk=key.pk).values_list("failures", flat=True).get()
         delay = delay_after(failures)
         locked = failures >= conf.get().THROTTLE_MAX_FAILURES
-        fields = {
-            "throttled_until": now + timezone.timedelta(seconds=delay)
-            if delay
-            else None
-        }
+        fields = {"throttled_until": now + timezone.timedelta(seconds=delay) if delay else None}
         Key.objects.filter(pk=key.pk).update(**fields)
         if locked:
             key.enabled, key.locked_at = False, now
-            key.save(
-                update_fields=["enabled", "locked_at"]
-            )  # revoked everywhere by the model's signal
+            key.save(update_fields=["enabled", "locked_at"])  # revoked everywhere by the model's signal
     key.refresh_from_db()
-    signals.verification_failed.send(
-        Key, key=key, user=key.user, request=request, failures=failures
-    )
+    signals.verification_failed.send(Key, key=key, user=key.user, request=request, failures=failures)
     if locked:
         from . import revocation
 

@@ -34,9 +34,7 @@ class MultifactorView(LoginRequiredMixin, View):
 
 def fallbacks_for(user):
     """[(name, enabled for this user, destination shown)] for the configured fallbacks that reach the user."""
-    disabled = set(
-        DisabledFallback.objects.filter(user=user).values_list("fallback", flat=True)
-    )
+    disabled = set(DisabledFallback.objects.filter(user=user).values_list("fallback", flat=True))
     found = []
     for name, (destination, _transport) in conf.get().FALLBACKS.items():
         try:
@@ -60,9 +58,7 @@ class Home(MultifactorView, TemplateView):
             "verified_ids": verified,
             "can_edit": flows.can_manage(self.request),
             "fallbacks": fallbacks_for(user),
-            "addable": [
-                f for f in factors.all_factors() if f.allowed() and f.start_url_name
-            ],
+            "addable": [f for f in factors.all_factors() if f.allowed() and f.start_url_name],
         }
 
     def post(self, request, *args, **kwargs):
@@ -84,11 +80,7 @@ class Action(MultifactorView):
     def do_toggle_factor(self, request, ident):
         key = flows.user_key(request, ident)
         flows.set_enabled(request, key, not key.enabled)
-        template = (
-            _("%(key)s has been enabled.")
-            if key.enabled
-            else _("%(key)s has been disabled.")
-        )
+        template = _("%(key)s has been enabled.") if key.enabled else _("%(key)s has been disabled.")
         messages.info(request, template % {"key": key})
 
     def do_delete_factor(self, request, ident):
@@ -99,9 +91,7 @@ class Action(MultifactorView):
     def do_toggle_fallback(self, request, ident):
         if ident not in conf.get().FALLBACKS:
             raise Http404(_("Unknown fallback."))
-        deleted, _rows = DisabledFallback.objects.filter(
-            user=request.user, fallback=ident
-        ).delete()
+        deleted, _rows = DisabledFallback.objects.filter(user=request.user, fallback=ident).delete()
         if deleted:
             messages.info(
                 request,
@@ -131,9 +121,7 @@ class Add(MultifactorView, TemplateView):
     def get_context_data(self, **kwargs):
         return {
             **super().get_context_data(**kwargs),
-            "methods": [
-                f for f in factors.all_factors() if f.allowed() and f.start_url_name
-            ],
+            "methods": [f for f in factors.all_factors() if f.allowed() and f.start_url_name],
             "can_edit": flows.can_manage(self.request),
         }
 
@@ -162,8 +150,6 @@ class Authenticate(MultifactorView, TemplateView):
         return {
             **super().get_context_data(**kwargs),
             "methods": self.methods(),
-            "locked": Key.objects.filter(
-                user=user, locked_at__isnull=False, enabled=False
-            ).exists(),
+            "locked": Key.objects.filter(user=user, locked_at__isnull=False, enabled=False).exists(),
             "has_keys": flows.has_keys(user),
         }

@@ -19,9 +19,7 @@ class CsrfClient(Client):
 
     def __init__(self, **kwargs):
         super().__init__(enforce_csrf_checks=True, **kwargs)
-        self.csrf_token = secrets.token_hex(
-            16
-        )  # an unmasked 32-character secret, as Django accepts
+        self.csrf_token = secrets.token_hex(16)  # an unmasked 32-character secret, as Django accepts
         self.cookies["csrftoken"] = self.csrf_token
 
     def _with_token(self, kwargs):
@@ -54,16 +52,12 @@ def client():
 
 @pytest.fixture
 def user(db):
-    return get_user_model().objects.create_user(
-        "alice", "alice@example.com", "pw-alice-123"
-    )
+    return get_user_model().objects.create_user("alice", "alice@example.com", "pw-alice-123")
 
 
 @pytest.fixture
 def staff(db):
-    return get_user_model().objects.create_user(
-        "staffer", "staff@example.com", "pw", is_staff=True
-    )
+    return get_user_model().objects.create_user("staffer", "staff@example.com", "pw", is_staff=True)
 
 
 @pytest.fixture
@@ -75,9 +69,7 @@ def signed_in(client, user):
 def make_totp(user, name="phone", seed=None):
     """A confirmed TOTP key for ``user``; returns (key, pyotp.TOTP)."""
     seed = seed or pyotp.random_base32()
-    key = Key.objects.create(
-        user=user, type="TOTP", name=name, secret=crypto.encrypt(seed)
-    )
+    key = Key.objects.create(user=user, type="TOTP", name=name, secret=crypto.encrypt(seed))
     return key, pyotp.TOTP(seed)
 
 

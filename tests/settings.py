@@ -12,9 +12,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 STATIC_URL = "/static/"
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/done/"
-PASSWORD_HASHERS = [
-    "django.contrib.auth.hashers.MD5PasswordHasher"
-]  # fast; not what a site should use
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast; not what a site should use
 
 INSTALLED_APPS = [
     "django.contrib.admin",

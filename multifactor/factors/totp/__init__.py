@@ -26,9 +26,7 @@ DIGITS = 6
 class TotpFactor(Factor):
     type = KeyType.TOTP.value
     label = gettext_lazy("Authenticator app")
-    description = gettext_lazy(
-        "A six-digit code from an app such as Google Authenticator, Aegis or 1Password."
-    )
+    description = gettext_lazy("A six-digit code from an app such as Google Authenticator, Aegis or 1Password.")
     auth_url_name = "multifactor:totp_auth"
     start_url_name = "multifactor:totp_start"
 
@@ -50,9 +48,7 @@ def _require_allowed():
 
 
 def _invalid_code():
-    return errors.FlowError(
-        "invalid_code", _("Enter the 6-digit code from your app."), 400, param="code"
-    )
+    return errors.FlowError("invalid_code", _("Enter the 6-digit code from your app."), 400, param="code")
 
 
 # -- enrolment -------------------------------------------------------------------------------------------
@@ -63,9 +59,7 @@ def begin(request) -> tuple[Key, str]:
     _require_allowed()
     flows.require_manage(request)
     ttl = timezone.timedelta(seconds=conf.get().TOTP_ENROL_TTL)
-    Key.objects.filter(
-        user=request.user, confirmed=False, created_at__lt=timezone.now() - ttl
-    ).delete()
+    Key.objects.filter(user=request.user, confirmed=False, created_at__lt=timezone.now() - ttl).delete()
     state = session.load(request.session)
     key = Key.objects.filter(
         user=request.user,
@@ -86,16 +80,12 @@ def begin(request) -> tuple[Key, str]:
 
 
 def provisioning_uri(user, seed: str) -> str:
-    return pyotp.TOTP(seed).provisioning_uri(
-        name=user.get_username(), issuer_name=conf.get().TOKEN_ISSUER_NAME
-    )
+    return pyotp.TOTP(seed).provisioning_uri(name=user.get_username(), issuer_name=conf.get().TOKEN_ISSUER_NAME)
 
 
 def qr_svg(uri: str) -> str:
     """The QR code as inline SVG markup, drawn on the server (no client-side script, CSP-safe)."""
-    return segno.make(uri, error="m").svg_inline(
-        scale=5, dark="#000", light="#fff", omitsize=False
-    )
+    return segno.make(uri, error="m").svg_inline(scale=5, dark="#000", light="#fff", omitsize=False)
 
 
 def activate(request, code, name="") -> Key:
@@ -105,18 +95,12 @@ def activate(request, code, name="") -> Key:
     state = session.load(request.session)
     pk = state.pending.get("TOTP")
     ttl = timezone.timedelta(seconds=conf.get().TOTP_ENROL_TTL)
-    if not Key.objects.filter(
-        pk=pk, user=request.user, confirmed=False, created_at__gte=timezone.now() - ttl
-    ).exists():
-        raise errors.FlowError(
-            "no_pending_enrolment", _("Start the enrolment again: it expired."), 409
-        )
+    if not Key.objects.filter(pk=pk, user=request.user, confirmed=False, created_at__gte=timezone.now() - ttl).exists():
+        raise errors.FlowError("no_pending_enrolment", _("Start the enrolment again: it expired."), 409)
     normalised = normalise(code)
     if normalised is None:
         raise _invalid_code()
-    outcome = throttle.attempt(
-        pk, lambda key: _accept(key, normalised), request, pending=True
-    )
+    outcome = throttle.attempt(pk, lambda key: _accept(key, normalised), request, pending=True)
     if not outcome.ok:
         raise flows.throttled_error(outcome)
     state = session.load(request.session)
@@ -132,15 +116,9 @@ def activate(request, code, name="") -> Key:
 
 def authenticate(request, code) -> Key:
     """Verify the user with a code from any of their TOTP keys."""
-    keys = list(
-        Key.objects.active()
-        .filter(user=request.user, type=FACTOR.type)
-        .values_list("pk", flat=True)
-    )
+    keys = list(Key.objects.active().filter(user=request.user, type=FACTOR.type).values_list("pk", flat=True))
     if not keys:
-        raise errors.FlowError(
-            "no_key", _("You have no authenticator app set up."), 400
-        )
+        raise errors.FlowError("no_key", _("You have no authenticator app set up."), 400)
     normalised = normalise(code)
     if normalised is None:
         raise _invalid_code()
@@ -168,13 +146,7 @@ def _accept(key: Key, code: str) -> bool:
     # A conditional update, so the step is claimed once even where the row lock is a no-op (SQLite).
     claimed = (
         Key.objects.filter(pk=key.pk)
-        .filter(
-            **(
-                {"last_step__lt": step}
-                if last is not None
-                else {"last_step__isnull": True}
-            )
-        )
+        .filter(**({"last_step__lt": step} if last is not None else {"last_step__isnull": True}))
         .update(last_step=step)
     )
     key.last_step = step

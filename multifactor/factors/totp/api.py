@@ -14,9 +14,7 @@ class Begin(ApiView):
 
 class Activate(ApiView):
     def post(self, request):
-        key = activate(
-            request, self.field("code"), self.field("name", str, required=False) or ""
-        )
+        key = activate(request, self.field("code"), self.field("name", str, required=False) or "")
         return responses.data(key_json(key), status=201)
 
 

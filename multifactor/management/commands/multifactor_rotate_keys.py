@@ -14,23 +14,15 @@ class Command(BaseCommand):
         crypto.reset()
         done = failed = 0
         with transaction.atomic():
-            for key in (
-                Key.objects.select_for_update().exclude(secret="").only("pk", "secret")
-            ):
+            for key in Key.objects.select_for_update().exclude(secret="").only("pk", "secret"):
                 try:
                     rotated = crypto.rotate(key.secret)
                 except crypto.InvalidToken:
                     failed += 1
-                    self.stderr.write(
-                        f"Key {key.pk}: no configured encryption key can decrypt it."
-                    )
+                    self.stderr.write(f"Key {key.pk}: no configured encryption key can decrypt it.")
                     continue
                 Key.objects.filter(pk=key.pk).update(secret=rotated)
                 done += 1
             if failed:
-                raise CommandError(
-                    f"{failed} secret(s) could not be decrypted; nothing was changed."
-                )
-        self.stdout.write(
-            self.style.SUCCESS(f"Re-encrypted {done} secret(s) under the first key.")
-        )
+                raise CommandError(f"{failed} secret(s) could not be decrypted; nothing was changed.")
+        self.stdout.write(self.style.SUCCESS(f"Re-encrypted {done} secret(s) under the first key."))
