@@ -131,10 +131,13 @@ class KeyDetail(ApiView):
         key = flows.user_key(request, key_id)
         name = self.field("name", str, required=False)
         enabled = self.field("enabled", bool, required=False)
+        # All or nothing: the name is checked, then the change that can be refused (403, 409) is made first.
         if name is not None:
-            flows.rename(request, key, name)
+            name = flows.check_name(name)
         if enabled is not None:
             flows.set_enabled(request, key, enabled)
+        if name is not None:
+            flows.rename(request, key, name)
         return responses.data(key_json(key))
 
     def delete(self, request, key_id):

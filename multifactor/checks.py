@@ -2,7 +2,7 @@
 
 from django.conf import settings
 from django.core import checks
-from django.urls import NoReverseMatch, get_resolver, reverse
+from django.urls import NoReverseMatch, Resolver404, get_resolver, reverse
 
 from . import conf, revocation
 
@@ -49,9 +49,12 @@ def check_settings(app_configs=None, **kwargs):
 
 @checks.register(checks.Tags.urls)
 def check_urls(app_configs=None, **kwargs):
-    """The MFA pages must not sit behind the protection they serve (a redirect loop)."""
+    """The MFA pages (and their API) must not sit behind the protection they serve: a challenge would lead
+    to a page that challenges again, forever. Every page reversible without arguments is resolved through
+    the site's URLconf, so a protected include, a protected catch-all listed first, or one protected page
+    are all found."""
     try:
-        url = reverse("multifactor:authenticate")
+        reverse("multifactor:authenticate")
     except NoReverseMatch:
         return [
             checks.Warning(
@@ -60,16 +63,27 @@ def check_urls(app_configs=None, **kwargs):
                 id="multifactor.W004",
             )
         ]
-    try:
-        match = get_resolver().resolve(url)
-    except Exception:  # pragma: no cover - reverse() just produced it
-        return []
-    if getattr(match.func, "multifactor_protected", None) is not None:
+    from . import urls
+
+    resolver = get_resolver()
+    looping = []
+    for pattern in urls.urlpatterns:
+        try:
+            url = reverse(f"multifactor:{pattern.name}")
+        except NoReverseMatch:
+            continue  # takes arguments (a key id): protected like its neighbours, if at all
+        try:
+            match = resolver.resolve(url)
+        except Resolver404:  # pragma: no cover - reverse() just produced it
+            continue
+        if getattr(match.func, "multifactor_protected", None) is not None:
+            looping.append(url)
+    if looping:
         return [
             checks.Error(
-                f"The multifactor pages ({url}) are wrapped in multifactor_protected: users would be redirected to "
-                "them forever.",
-                hint="Include multifactor.urls outside any decorator_include(multifactor_protected(...)).",
+                f"The multifactor pages {', '.join(looping)} are wrapped in multifactor_protected: users would be "
+                "redirected to them forever.",
+                hint="Include multifactor.urls outside (and before) any decorator_include(multifactor_protected(...)).",
                 id="multifactor.E003",
             )
         ]

@@ -23,6 +23,7 @@ ENV_ENCRYPTION_KEYS = "MULTIFACTOR_ENCRYPTION_KEYS"
 # Keys django-multifactor 0.9.x understood that this version ignores (reported as a warning).
 DEPRECATED_KEYS = {
     "FIDO_SERVER_ICON": "WebAuthn Level 2 removed the RP icon.",
+    "U2F_APPID": "U2F is gone; FIDO2 (WebAuthn) keys replace it.",
     "MAX_ATTEMPTS": "use THROTTLE_MAX_FAILURES.",
     "ATTEMPT_PERIOD": "throttling now counts consecutive failures per key (THROTTLE_*).",
     "LOCKOUT_PERIOD": "use THROTTLE_MAX_DELAY.",

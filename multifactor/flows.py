@@ -77,9 +77,8 @@ def throttled_error(outcome) -> errors.FlowError:
     return errors.FlowError("invalid_code", _("That code is not valid."), 400, param="code")
 
 
-def success_url(request, consume=True) -> str:
-    """Where to go after a verification: the remembered URL if it is safe, else LOGIN_CALLBACK's redirect,
-    else LOGIN_REDIRECT_URL."""
+def safe_next(request, consume=True) -> str | None:
+    """The remembered URL if ``url_has_allowed_host_and_scheme`` accepts it, else None."""
     mfa = state(request)
     target = mfa.next_url
     if consume and target:
@@ -89,19 +88,28 @@ def success_url(request, consume=True) -> str:
         target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
     ):
         return target
-    return resolve_url(settings.LOGIN_REDIRECT_URL)
+    return None
+
+
+def success_url(request, consume=True) -> str:
+    """Where to go after a verification: the remembered URL if it is safe, else LOGIN_REDIRECT_URL."""
+    return safe_next(request, consume) or resolve_url(settings.LOGIN_REDIRECT_URL)
 
 
 def finish(request):
-    """The HTML response after a verification: the login message, then LOGIN_CALLBACK or a redirect."""
+    """The HTML response after a verification: the login message, then a redirect to the remembered URL if it
+    is safe, else LOGIN_CALLBACK's response, else a redirect to LOGIN_REDIRECT_URL."""
     from django.shortcuts import redirect
 
     s = conf.get()
     if s.SHOW_LOGIN_MESSAGE:
         messages.info(request, format_html(str(s.LOGIN_MESSAGE), reverse("multifactor:home")))
-    if not state(request).next_url and s.LOGIN_CALLBACK:
+    target = safe_next(request)
+    if target:
+        return redirect(target)
+    if s.LOGIN_CALLBACK:
         return import_string(s.LOGIN_CALLBACK)(request, username=request.user.get_username())
-    return redirect(success_url(request))
+    return redirect(resolve_url(settings.LOGIN_REDIRECT_URL))
 
 
 def remember_next(request, url: str) -> None:
@@ -129,6 +137,9 @@ def require_manage(request) -> None:
 
 
 def user_key(request, key_id) -> Key:
+    """The signed-in user's confirmed key with this id (an int, or a string of ASCII digits), else a 404."""
+    if isinstance(key_id, str) and not (key_id.isascii() and key_id.isdigit()):
+        raise errors.not_found()  # no " 1", "1_0" or "١" spellings of an id
     try:
         return Key.objects.get(user=request.user, confirmed=True, pk=int(key_id))
     except (Key.DoesNotExist, TypeError, ValueError, OverflowError):
@@ -149,10 +160,16 @@ def set_enabled(request, key: Key, enabled: bool) -> Key:
     return key
 
 
-def rename(request, key: Key, name: str) -> Key:
+def check_name(name: str) -> str:
+    """The name as stored (stripped); a 400 if it is too long."""
     name = (name or "").strip()
     if len(name) > Key._meta.get_field("name").max_length:
         raise errors.FlowError("invalid", "The name is too long.", 400, param="name")
+    return name
+
+
+def rename(request, key: Key, name: str) -> Key:
+    name = check_name(name)
     key.name = name
     key.save(update_fields=["name"])
     return key

@@ -1,4 +1,6 @@
-"""``MultifactorRequiredMixin``: ``multifactor_protected`` for class-based views."""
+"""``MultifactorRequiredMixin``: ``multifactor_protected`` for class-based views, sync or async."""
+
+from asgiref.sync import sync_to_async
 
 from . import policy
 
@@ -12,14 +14,27 @@ class MultifactorRequiredMixin:
     max_age = 0
     advertise = False
 
-    def dispatch(self, request, *args, **kwargs):
-        response = policy.enforce(
+    def enforce_multifactor(self, request):
+        """None to go on, else the challenge (or enrolment) response."""
+        return policy.enforce(
             request,
             factors=self.factors,
             user_filter=self.user_filter,
             max_age=self.max_age,
             advertise=self.advertise,
         )
+
+    def dispatch(self, request, *args, **kwargs):
+        if getattr(self, "view_is_async", False):
+            return self._dispatch_async(request, *args, **kwargs)
+        response = self.enforce_multifactor(request)
         if response is not None:
             return response
         return super().dispatch(request, *args, **kwargs)
+
+    async def _dispatch_async(self, request, *args, **kwargs):
+        # The policy may query the database: run it off the event loop, as the decorator does.
+        response = await sync_to_async(self.enforce_multifactor)(request)
+        if response is not None:
+            return response
+        return await super().dispatch(request, *args, **kwargs)

@@ -33,6 +33,7 @@ class KeyQuerySet(models.QuerySet):
             from . import revocation
 
             pks = list(self.values_list("pk", flat=True))
+            kwargs.setdefault("revoked_at", timezone.now())
             count = super().update(**kwargs)
             revocation.revoke_keys(self.model.objects.filter(pk__in=pks))
             return count
@@ -70,6 +71,10 @@ class Key(models.Model):
     failures = models.PositiveIntegerField(default=0, editable=False)
     throttled_until = models.DateTimeField(null=True, blank=True, editable=False)
     locked_at = models.DateTimeField(null=True, blank=True)
+
+    # Revocation (multifactor.revocation): when the key was last disabled. A verification made before it is
+    # void even if the key is enabled again, since signed_cookies sessions cannot be edited from the server.
+    revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     objects = KeyQuerySet.as_manager()
 
@@ -141,6 +146,9 @@ def _revoke_on_disable(sender, instance, raw=False, **kwargs):
     if not raw and not (instance.enabled and instance.confirmed):
         from . import revocation
 
+        if not instance.enabled:
+            instance.revoked_at = timezone.now()
+            Key.objects.filter(pk=instance.pk).update(revoked_at=instance.revoked_at)
         revocation.revoke_keys([instance])
 
 

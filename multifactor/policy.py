@@ -20,7 +20,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from . import conf, flows, responses, revocation, session
-from .models import FALLBACK
+from .models import FALLBACK, Key
 
 
 def required_factors(factors, request) -> int:
@@ -28,10 +28,15 @@ def required_factors(factors, request) -> int:
     return int(factors(request)) if callable(factors) else int(factors)
 
 
-def count_factors(active) -> int:
-    """Distinct keys, plus at most one for fallback codes (which revocation keeps only for users with keys)."""
+def count_factors(active, user) -> int:
+    """Distinct keys, plus at most one for fallback codes, and that only for a user with enabled keys.
+
+    A verified key is enabled (revocation strips it otherwise), so the database is asked only when the
+    session holds fallback verifications alone: a fallback's worth depends on keys it did not verify.
+    """
     keys = {v.key_id for v in active if v.key_id is not None}
-    return len(keys) + (1 if any(v.type == FALLBACK for v in active) else 0)
+    fallback = any(v.type == FALLBACK for v in active) and (keys or Key.objects.active().filter(user=user).exists())
+    return len(keys) + (1 if fallback else 0)
 
 
 def _bypassed(request) -> bool:
@@ -60,7 +65,8 @@ def enforce(request, factors=0, user_filter=None, max_age=0, advertise=False):
         session.save(request.session, state)
     active = state.active(now)
     required = required_factors(factors, request)
-    has_keys = True if active else None  # a verification implies a key; ask the database only if needed
+    # A verified key implies the user has keys; ask the database only if needed (a fallback implies nothing).
+    has_keys = True if any(v.key_id is not None for v in active) else None
 
     def keys_exist():
         nonlocal has_keys
@@ -73,14 +79,14 @@ def enforce(request, factors=0, user_filter=None, max_age=0, advertise=False):
     if max_age and active and now - max(v.verified_at for v in active) > max_age:
         msg = _("This page requires you to verify again every %(seconds)d seconds.") % {"seconds": max_age}
         return challenge(request, state, msg)
-    if count_factors(active) < required:
+    if required and count_factors(active, user) < required:
         msg = ngettext(
             "This page requires %(count)d verified security factor.",
             "This page requires %(count)d verified security factors.",
             required,
         ) % {"count": required}
         return challenge(request, state, msg) if keys_exist() else enrol(request, state, msg)
-    if advertise and not active and not state.advertised and not keys_exist():
+    if advertise and not state.advertised and not keys_exist():
         messages.info(
             request,
             format_html(

@@ -104,11 +104,24 @@ def still_valid(request, state: MfaState) -> MfaState | None:
 
 
 def validate(user, state: MfaState) -> MfaState:
-    """Drop verifications whose key is gone or disabled, and fallbacks of a user left with no key (1 query)."""
+    """Drop verifications whose key is gone or disabled or was disabled after they were made (then enabled
+    again), and fallbacks of a user left with no key or made before the user's latest revocation (1 query)."""
     from .models import Key
 
-    active = set(Key.objects.active().filter(user=user).values_list("pk", flat=True))
-    state.verifications = [v for v in state.verifications if (v.key_id in active if v.key_id else bool(active))]
+    keys = Key.objects.filter(user=user, confirmed=True).values_list("pk", "enabled", "revoked_at")
+    active, latest = {}, 0.0
+    for pk, enabled, revoked_at in keys:
+        revoked = revoked_at.timestamp() if revoked_at else 0.0
+        latest = max(latest, revoked)
+        if enabled:
+            active[pk] = revoked
+
+    def valid(v):
+        if v.key_id is None:  # a fallback code stands in for keys the user still has
+            return bool(active) and v.verified_at > latest
+        return v.key_id in active and v.verified_at > active[v.key_id]
+
+    state.verifications = [v for v in state.verifications if valid(v)]
     return state
 
 

@@ -86,7 +86,7 @@ class MfaState:
             if getattr(self, attr):
                 data[name] = getattr(self, attr)
         if self.pending:
-            data["p"] = self.pending
+            data["p"] = dict(self.pending)  # a copy: the session must not share our dict
         return data
 
     @classmethod
@@ -101,7 +101,7 @@ class MfaState:
             advertised=bool(data.get("a")),
             indexed_as=data.get("i"),
             revision=data.get("r"),
-            pending=pending if isinstance(pending, dict) else {},
+            pending=dict(pending) if isinstance(pending, dict) else {},
         )
 
 
@@ -110,7 +110,10 @@ def load(session) -> MfaState:
 
 
 def save(session, state: MfaState) -> None:
-    session[SESSION_KEY] = state.to_json()
+    """Store the state; an unchanged state leaves the session unmodified (so it is not written back)."""
+    data = state.to_json()
+    if session.get(SESSION_KEY) != data:
+        session[SESSION_KEY] = data
 
 
 def draw_expiry(now: float) -> float | None:

@@ -91,6 +91,7 @@ class Action(MultifactorView):
     def do_toggle_fallback(self, request, ident):
         if ident not in conf.get().FALLBACKS:
             raise Http404(_("Unknown fallback."))
+        flows.require_manage(request)  # switching a way to verify on or off is managing factors (R8)
         deleted, _rows = DisabledFallback.objects.filter(user=request.user, fallback=ident).delete()
         if deleted:
             messages.info(

@@ -91,3 +91,65 @@ def verified(signed_in, totp_key):
     response = verify_totp(signed_in, totp)
     assert response.status_code == 302, response.content
     return signed_in
+
+
+# -- Session helpers and a shared cache (tests/test_decorator.py, test_session.py, test_checks.py) -----------
+
+
+def mfa_state(client):
+    """The MFA state stored in the client's session, read through the session store (any engine)."""
+    from multifactor import session
+
+    return session.load(client.session)
+
+
+def edit_mfa_state(client, change):
+    """Change the MFA state stored in the client's session through the session store, as another process
+    (or the passage of time) would; ``change(state)`` edits the state in place. Works for every engine,
+    signed_cookies included (the cookie is replaced)."""
+    from django.conf import settings
+
+    from multifactor import session
+
+    store = client.session
+    state = session.load(store)
+    change(state)
+    session.save(store, state)
+    store.save()
+    client.cookies[settings.SESSION_COOKIE_NAME] = store.session_key
+    return state
+
+
+SIGNED_COOKIES = "django.contrib.sessions.backends.signed_cookies"
+
+
+@pytest.fixture
+def redis_cache(settings):
+    """A Redis cache as ``MULTIFACTOR["CACHE"]`` (REDIS_URL, default redis://127.0.0.1:6379/0), with a key prefix
+    of its own so that parallel runs do not meet. Skipped when no Redis answers, unless REDIS_URL is set."""
+    import os
+    import uuid
+
+    redis = pytest.importorskip("redis")
+    url = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
+    connection = redis.Redis.from_url(url)
+    try:
+        connection.ping()
+    except redis.exceptions.ConnectionError:
+        if os.environ.get("REDIS_URL"):
+            raise
+        pytest.skip(f"no Redis at {url}")
+    prefix = f"mftest-{uuid.uuid4().hex}"
+    settings.CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+        "shared": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": url,
+            "KEY_PREFIX": prefix,
+        },
+    }
+    settings.MULTIFACTOR = {**settings.MULTIFACTOR, "CACHE": "shared"}
+    yield "shared"
+    for key in connection.scan_iter(f"{prefix}:*"):
+        connection.delete(key)
+    connection.close()

@@ -89,3 +89,44 @@ urlpatterns = [
     path("cbv/", Protected.as_view(), name="cbv"),
     path("api/thing", login_required(P(factors=1)(api_view)), name="api-thing"),
 ]
+
+
+# -- Views for tests/test_decorator.py, test_session.py and test_checks.py ----------------------------------
+
+
+def bypass(request):
+    """MULTIFACTOR["BYPASS"] in the tests: a request carrying this header skips MFA."""
+    return request.headers.get("X-Bypass-MFA") == "yes"
+
+
+def login_callback(request, username):
+    """MULTIFACTOR["LOGIN_CALLBACK"] in the tests."""
+    return HttpResponse(f"callback for {username}")
+
+
+def show_messages(request):
+    """The pending django.contrib.messages as JSON (reading them consumes them, as a page would)."""
+    from django.contrib.messages import get_messages
+
+    return JsonResponse({"messages": [{"level": m.level_tag, "message": str(m)} for m in get_messages(request)]})
+
+
+class AsyncPage(View):
+    async def get(self, request):
+        return HttpResponse("async cbv ok")
+
+
+class AsyncProtected(MultifactorRequiredMixin, View):
+    factors = 1
+
+    async def get(self, request):
+        return HttpResponse("async mixin ok")
+
+
+urlpatterns += [
+    path("messages/", show_messages, name="messages"),
+    path("callable2/", login_required(P(factors=Callable(2))(ok)), name="callable2"),
+    path("lambda2/", login_required(P(factors=lambda request: 2)(ok)), name="lambda2"),
+    path("async-cbv/", P(factors=1)(AsyncPage.as_view()), name="async-cbv"),
+    path("async-mixin/", AsyncProtected.as_view(), name="async-mixin"),
+]

@@ -12,6 +12,7 @@ import unicodedata
 
 import pyotp
 import segno
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -59,12 +60,16 @@ def begin(request) -> tuple[Key, str]:
     _require_allowed()
     flows.require_manage(request)
     ttl = timezone.timedelta(seconds=conf.get().TOTP_ENROL_TTL)
-    Key.objects.filter(user=request.user, confirmed=False, created_at__lt=timezone.now() - ttl).delete()
+    # Expired enrolments go, and so do ones locked by wrong codes: starting again gives a fresh seed.
+    Key.objects.filter(user=request.user, confirmed=False).filter(
+        Q(created_at__lt=timezone.now() - ttl) | Q(enabled=False)
+    ).delete()
     state = session.load(request.session)
     key = Key.objects.filter(
         user=request.user,
         type=FACTOR.type,
         confirmed=False,
+        enabled=True,
         pk=state.pending.get("TOTP"),
     ).first()
     if key is None:
@@ -74,6 +79,8 @@ def begin(request) -> tuple[Key, str]:
             confirmed=False,
             secret=crypto.encrypt(pyotp.random_base32()),
         )
+        # A new dict, not an in-place change: the loaded state may share its dict with the session's data,
+        # and an in-place change would not mark the session modified.
         state.pending["TOTP"] = key.pk
         session.save(request.session, state)
     return key, crypto.decrypt(key.secret)
