@@ -148,3 +148,13 @@ class KeyDetail(ApiView):
 def verified(request):
     """The success answer of every ``*/authenticate`` endpoint."""
     return responses.data({"verified": True, "next": flows.success_url(request)})
+
+
+class NotFound(ApiView):
+    """Any other path under the API: a JSON 404 for every method."""
+
+    anonymous = True
+    http_method_names = ["get", "post", "put", "patch", "delete", "head", "options"]
+
+    def dispatch(self, request, *args, **kwargs):
+        return responses.error("not_found", _("No such API endpoint."), 404)

@@ -10,7 +10,9 @@ class MultifactorConfig(AppConfig):
     def ready(self):
         from django.contrib.auth.signals import user_logged_out
 
-        from . import checks, factors, revocation  # noqa: F401  (registers checks and factor types)
+        from . import audit, checks, factors, revocation  # noqa: F401  (registers checks and factor types)
+
+        audit.connect()
 
         def forget(sender, request, **kwargs):
             if request is not None and hasattr(request, "session"):

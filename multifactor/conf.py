@@ -139,11 +139,13 @@ SPEC: dict[str, tuple[Any, Callable[[Any], bool], str]] = {
         lambda v: _pos_int(v) and v <= 100,
         "failures that lock a key",
     ),
-    "CACHE": (
-        "default",
-        _str,
-        "cache alias for revocation with signed_cookies sessions",
-    ),
+    "CACHE": ("default", _str, "cache alias for revocation with signed_cookies sessions"),
+    "RECOVERY_CODES": (10, lambda v: _pos_int(v) and v <= 50, "codes in a recovery set"),
+    "FALLBACK_DIGITS": (8, lambda v: _is_int(v) and 6 <= v <= 12, "digits of a fallback code"),
+    "FALLBACK_TTL": (600, lambda v: _pos_int(v) and v <= 600, "seconds a fallback code is valid (at most 600)"),
+    "FALLBACK_COOLDOWN": (60, _nonneg_int, "seconds between two sends of a fallback code"),
+    "NOTIFY_USER": (True, _bool, "mail users when a key is added, removed or locked, or a recovery code used"),
+    "TRUSTED_PROXIES": (0, lambda v: _nonneg_int(v) and v <= 10, "reverse proxies appending to X-Forwarded-For"),
 }
 
 
@@ -173,6 +175,12 @@ class MultifactorSettings:
     THROTTLE_MAX_DELAY: int
     THROTTLE_MAX_FAILURES: int
     CACHE: str
+    RECOVERY_CODES: int
+    FALLBACK_DIGITS: int
+    FALLBACK_TTL: int
+    FALLBACK_COOLDOWN: int
+    NOTIFY_USER: bool
+    TRUSTED_PROXIES: int
     problems: tuple = ()  # (kind, key, message) found while reading; reported by checks
 
     @property

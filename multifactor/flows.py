@@ -180,7 +180,7 @@ def delete(request, key: Key) -> None:
     pk = key.pk
     key.delete()  # revoked everywhere by the model's signal
     revocation.strip_request(request, {pk})
-    signals.key_removed.send(Key, key=key, user=request.user, request=request)
+    signals.key_removed.send(Key, key=key, key_pk=pk, user=request.user, request=request)
 
 
 def add_key(request, key: Key) -> Key:

@@ -141,6 +141,75 @@ class SessionVerification(models.Model):
         return f"session {self.session_key[:6]}… key {self.key_id}"
 
 
+class RecoveryCode(models.Model):
+    """One recovery code of a RECOVERY key: a public lookup id and the salted PBKDF2 of the secret part."""
+
+    key = models.ForeignKey(Key, models.CASCADE, related_name="recovery_codes")
+    lookup = models.CharField(max_length=8)
+    salt = models.CharField(max_length=64)
+    digest = models.CharField(max_length=128)
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["key", "lookup"], name="multifactor_rc_key_lookup")]
+
+    def __str__(self):
+        return f"recovery code {self.lookup}… of key {self.key_id}"
+
+
+class FallbackCode(models.Model):
+    """A user's current fallback code (keyed hash only), its session binding, and the failures counted on it.
+
+    One row per user, updated by each send, so a resend replaces the code but keeps the failure count.
+    """
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, models.CASCADE, related_name="+")
+    digest = models.CharField(max_length=128, blank=True)
+    salt = models.CharField(max_length=32, blank=True)
+    nonce = models.CharField(max_length=64, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    used_at = models.DateTimeField(null=True, blank=True)
+    failures = models.PositiveIntegerField(default=0)
+    throttled_until = models.DateTimeField(null=True, blank=True)
+    locked_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self):
+        return f"fallback code of user {self.user_id}"
+
+
+class Event(models.Model):
+    """One entry of the audit trail (see multifactor.audit)."""
+
+    class Kind(models.TextChoices):
+        KEY_ADDED = "key_added", _("Key added")
+        KEY_REMOVED = "key_removed", _("Key removed")
+        KEY_TOGGLED = "key_toggled", _("Key enabled or disabled")
+        KEY_USED = "key_used", _("Verified")
+        VERIFICATION_FAILED = "verification_failed", _("Verification failed")
+        KEY_LOCKED = "key_locked", _("Key locked")
+        RECOVERY_CODE_USED = "recovery_code_used", _("Recovery code used")
+        CODES_REGENERATED = "codes_regenerated", _("Recovery codes regenerated")
+        FALLBACK_SENT = "fallback_sent", _("Fallback code sent")
+        MFA_RESET = "mfa_reset", _("MFA reset by an administrator")
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, models.SET_NULL, null=True, blank=True, related_name="+")
+    username = models.CharField(max_length=150, blank=True)
+    kind = models.CharField(max_length=32, choices=Kind.choices)
+    key_id = models.BigIntegerField(null=True, blank=True)
+    key_type = models.CharField(max_length=16, blank=True)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=300, blank=True)
+    detail = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ("-created_at", "-pk")
+        indexes = [models.Index(fields=["user", "-created_at"], name="multifactor_event_user")]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} ({self.username}, {self.created_at:%Y-%m-%d %H:%M})"
+
+
 @receiver(post_save, sender=Key)
 def _revoke_on_disable(sender, instance, raw=False, **kwargs):
     if not raw and not (instance.enabled and instance.confirmed):

@@ -4,8 +4,11 @@ possibly None when the change came from a command or the admin)."""
 from django.dispatch import Signal
 
 key_added = Signal()  # key
-key_removed = Signal()  # key (already deleted: its pk is None, its other fields are intact)
+key_removed = Signal()  # key (already deleted: its pk is None), key_pk
 key_toggled = Signal()  # key, enabled
 key_used = Signal()  # key (None for a fallback code), type
 verification_failed = Signal()  # key, failures
 key_locked = Signal()  # key
+recovery_code_used = Signal()  # key (the RECOVERY key), remaining
+codes_regenerated = Signal()  # key, count
+fallback_sent = Signal()  # sent_via (names of the transports that took it)

@@ -40,41 +40,49 @@ def delay_after(failures: int) -> int:
     return min(s.THROTTLE_MAX_DELAY, s.THROTTLE_BASE_DELAY * 2 ** min(extra - 1, 30))
 
 
-def attempt(key_pk: int, check: Callable[[Key], bool], request=None, pending=False) -> Outcome:
-    """Run ``check(key)`` on the locked key row, counting the result. ``check`` may update the row.
+def attempt(pk: int, check: Callable, request=None, pending=False, model=Key) -> Outcome:
+    """Run ``check(row)`` on the locked row, counting the result. ``check`` may update the row.
 
-    ``pending``: the key is being enrolled (its code check is throttled like any other).
+    ``model`` is Key, or another model with ``failures``, ``throttled_until`` and ``locked_at`` (a user's
+    FallbackCode). ``pending``: the key is being enrolled (its code check is throttled like any other).
     """
     now = timezone.now()
+    is_key = model is Key
     with transaction.atomic():
-        key = Key.objects.select_for_update().filter(pk=key_pk).first()
-        if key is None or key.confirmed == pending:
+        row = model.objects.select_for_update().filter(pk=pk).first()
+        if row is None or (is_key and row.confirmed == pending):
             return Outcome(False, "invalid")
-        if not key.enabled:
-            return Outcome(False, "locked" if key.locked_at else "disabled", key=key)
-        if key.throttled_until and key.throttled_until > now:
-            wait = math.ceil((key.throttled_until - now).total_seconds())
-            return Outcome(False, "throttled", wait, key)
-        if check(key):
-            Key.objects.filter(pk=key.pk).update(failures=0, throttled_until=None, last_used_at=now)
-            key.failures, key.throttled_until, key.last_used_at = 0, None, now
-            return Outcome(True, key=key)
-        Key.objects.filter(pk=key.pk).update(failures=F("failures") + 1)
-        failures = Key.objects.filter(pk=key.pk).values_list("failures", flat=True).get()
+        if row.locked_at or (is_key and not row.enabled):
+            return Outcome(False, "locked" if row.locked_at else "disabled", key=row)
+        if row.throttled_until and row.throttled_until > now:
+            wait = math.ceil((row.throttled_until - now).total_seconds())
+            return Outcome(False, "throttled", wait, row)
+        if check(row):
+            done = {"failures": 0, "throttled_until": None, **({"last_used_at": now} if is_key else {})}
+            model.objects.filter(pk=pk).update(**done)
+            for name, value in done.items():
+                setattr(row, name, value)
+            return Outcome(True, key=row)
+        model.objects.filter(pk=pk).update(failures=F("failures") + 1)
+        failures = model.objects.filter(pk=pk).values_list("failures", flat=True).get()
         delay = delay_after(failures)
         locked = failures >= conf.get().THROTTLE_MAX_FAILURES
-        fields = {"throttled_until": now + timezone.timedelta(seconds=delay) if delay else None}
-        Key.objects.filter(pk=key.pk).update(**fields)
+        model.objects.filter(pk=pk).update(throttled_until=now + timezone.timedelta(seconds=delay) if delay else None)
         if locked:
-            key.enabled, key.locked_at = False, now
-            key.save(update_fields=["enabled", "locked_at"])  # revoked everywhere by the model's signal
-    key.refresh_from_db()
-    signals.verification_failed.send(Key, key=key, user=key.user, request=request, failures=failures)
+            row.locked_at = now
+            if is_key:
+                row.enabled = False
+                row.save(update_fields=["enabled", "locked_at"])  # revoked everywhere by the model's signal
+            else:
+                model.objects.filter(pk=pk).update(locked_at=now)
+    row.refresh_from_db()
+    user = row.user
+    signals.verification_failed.send(model, key=row if is_key else None, user=user, request=request, failures=failures)
     if locked:
-        from . import revocation
+        if is_key and request is not None:
+            from . import revocation
 
-        if request is not None:
-            revocation.strip_request(request, {key.pk})
-        signals.key_locked.send(Key, key=key, user=key.user, request=request)
-        return Outcome(False, "locked", key=key)
-    return Outcome(False, "invalid", delay, key)
+            revocation.strip_request(request, {row.pk})
+        signals.key_locked.send(model, key=row if is_key else None, user=user, request=request)
+        return Outcome(False, "locked", key=row)
+    return Outcome(False, "invalid", delay, row)

@@ -1,8 +1,12 @@
 """``path("...", include("multifactor.urls"))`` (namespace ``multifactor``), at any prefix."""
 
-from django.urls import path
+from django.urls import path, re_path
 
 from . import api, views
+from .factors.fallback import api as fallback_api
+from .factors.fallback import views as fallback_views
+from .factors.recovery import api as recovery_api
+from .factors.recovery import views as recovery_views
 from .factors.totp import api as totp_api
 from .factors.totp import views as totp_views
 
@@ -17,15 +21,19 @@ urlpatterns = [
     path("authenticate/", views.Authenticate.as_view(), name="authenticate"),
     path("totp/new/", totp_views.Start.as_view(), name="totp_start"),
     path("totp/auth/", totp_views.Auth.as_view(), name="totp_auth"),
+    path("recovery/", recovery_views.Start.as_view(), name="recovery_start"),
+    path("recovery/auth/", recovery_views.Auth.as_view(), name="recovery_auth"),
+    path("fallback/auth/", fallback_views.Auth.as_view(), name="fallback_auth"),
     # JSON API
     path("api/v1/status", api.Status.as_view(), name="api-status"),
     path("api/v1/keys", api.Keys.as_view(), name="api-keys"),
     path("api/v1/keys/<str:key_id>", api.KeyDetail.as_view(), name="api-key"),
     path("api/v1/totp/begin", totp_api.Begin.as_view(), name="api-totp-begin"),
     path("api/v1/totp/activate", totp_api.Activate.as_view(), name="api-totp-activate"),
-    path(
-        "api/v1/totp/authenticate",
-        totp_api.Authenticate.as_view(),
-        name="api-totp-authenticate",
-    ),
+    path("api/v1/totp/authenticate", totp_api.Authenticate.as_view(), name="api-totp-authenticate"),
+    path("api/v1/recovery-codes", recovery_api.Codes.as_view(), name="api-recovery-codes"),
+    path("api/v1/recovery-codes/authenticate", recovery_api.Authenticate.as_view(), name="api-recovery-authenticate"),
+    path("api/v1/fallback/send", fallback_api.Send.as_view(), name="api-fallback-send"),
+    path("api/v1/fallback/authenticate", fallback_api.Authenticate.as_view(), name="api-fallback-authenticate"),
+    re_path(r"^api/", api.NotFound.as_view(), name="api-not-found"),  # JSON 404, not the site's HTML page
 ]

@@ -137,9 +137,10 @@ class Authenticate(MultifactorView, TemplateView):
     template_name = "multifactor/authenticate.html"
 
     def get(self, request, *args, **kwargs):
-        methods = self.methods()
-        if len(methods) == 1 and not request.GET.get("choose"):
-            return redirect(methods[0].auth_url())
+        # A fallback stands in for the user's keys, so only their own kinds of key decide "just one method".
+        own = [m for m in self.methods() if m.stored]
+        if len(own) == 1 and not request.GET.get("choose"):
+            return redirect(own[0].auth_url())
         return super().get(request, *args, **kwargs)
 
     def methods(self):

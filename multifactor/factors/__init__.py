@@ -1,4 +1,6 @@
 """Factor types. Importing this package registers every built-in one (see :mod:`.base`)."""
 
 from .base import Factor, all_factors, get, register  # noqa: F401
+from .fallback import FallbackFactor  # noqa: F401
+from .recovery import RecoveryFactor  # noqa: F401
 from .totp import TotpFactor  # noqa: F401

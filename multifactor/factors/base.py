@@ -24,6 +24,7 @@ class Factor:
     auth_url_name = ""  # HTML page that verifies a user with this factor
     start_url_name = ""  # HTML page that enrols one (None: cannot be added by the user, e.g. fallbacks)
     stored = True  # False for factors that are not a Key row (fallback codes)
+    order = 50  # where the factor is listed: strongest first
 
     def allowed(self) -> bool:
         """Listed in MULTIFACTOR["FACTORS"] (fallbacks: FALLBACKS is not empty)."""
@@ -50,4 +51,4 @@ def get(type_: str) -> Factor | None:
 
 
 def all_factors() -> list[Factor]:
-    return list(_registry.values())
+    return sorted(_registry.values(), key=lambda f: f.order)

@@ -30,6 +30,7 @@ class TotpFactor(Factor):
     description = gettext_lazy("A six-digit code from an app such as Google Authenticator, Aegis or 1Password.")
     auth_url_name = "multifactor:totp_auth"
     start_url_name = "multifactor:totp_start"
+    order = 20
 
 
 FACTOR = register(TotpFactor())

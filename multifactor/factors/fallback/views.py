@@ -1,0 +1,56 @@
+"""The fallback page: POST ``send`` sends a code (a GET never sends), POST ``otp`` verifies it."""
+
+from django import forms
+from django.contrib import messages
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from ... import conf, flows
+from ...errors import FlowError
+from ...views import MultifactorView
+from . import authenticate, destinations, send
+
+
+class CodeForm(forms.Form):
+    otp = forms.CharField(
+        label=gettext_lazy("Code we sent you"),
+        max_length=16,
+        widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "inputmode": "numeric", "pattern": "[0-9]*"}),
+    )
+
+
+class Auth(MultifactorView):
+    template_name = "multifactor/fallback/auth.html"
+
+    def error_redirect(self):
+        return "multifactor:fallback_auth"
+
+    def page(self, request, form=None, status=200):
+        context = {"form": form or CodeForm(), "destinations": destinations(request.user)}
+        return render(request, self.template_name, context, status=status)
+
+    def get(self, request):
+        if not conf.get().FALLBACKS:
+            return redirect("multifactor:authenticate")
+        return self.page(request)
+
+    def post(self, request):
+        if "send" in request.POST:
+            sent = send(request)
+            if sent:
+                messages.info(request, _("A code was sent via %(names)s.") % {"names": ", ".join(sent)})
+            else:
+                messages.error(request, _("The code could not be sent. Try again later, or contact an administrator."))
+            return redirect("multifactor:fallback_auth")
+        form = CodeForm(request.POST)
+        if form.is_valid():
+            try:
+                authenticate(request, form.cleaned_data["otp"])
+            except FlowError as error:
+                if error.status == 403:
+                    raise
+                form.add_error("otp", str(error.message))
+                return self.page(request, form, status=error.status if error.status in (400, 429) else 400)
+            return flows.finish(request)
+        return self.page(request, form, status=400)

@@ -1,0 +1,64 @@
+"""HTML pages for recovery codes: how many remain / make a new set (shown once, downloadable), and verify."""
+
+from django import forms
+from django.shortcuts import render
+from django.utils.translation import gettext_lazy as _
+
+from ... import flows
+from ...errors import FlowError
+from ...views import MultifactorView
+from . import authenticate, regenerate, remaining
+
+
+class CodeForm(forms.Form):
+    code = forms.CharField(
+        label=_("Recovery code"),
+        max_length=32,
+        widget=forms.TextInput(
+            attrs={"autocomplete": "one-time-code", "autocapitalize": "characters", "autofocus": True}
+        ),
+    )
+
+
+class Start(MultifactorView):
+    template_name = "multifactor/RECOVERY/start.html"
+
+    def get(self, request):
+        left, total = remaining(request.user)
+        return render(
+            request, self.template_name, {"remaining": left, "total": total, "can_edit": flows.can_manage(request)}
+        )
+
+    def post(self, request):
+        codes = regenerate(request)
+        response = render(
+            request, "multifactor/RECOVERY/codes.html", {"codes": codes, "text": "\r\n".join(codes) + "\r\n"}
+        )
+        response["Cache-Control"] = "no-store"
+        return response
+
+
+class Auth(MultifactorView):
+    template_name = "multifactor/RECOVERY/check.html"
+
+    def error_redirect(self):
+        return "multifactor:authenticate"
+
+    def get(self, request):
+        return render(request, self.template_name, {"form": CodeForm()})
+
+    def post(self, request):
+        form = CodeForm(request.POST)
+        if form.is_valid():
+            try:
+                authenticate(request, form.cleaned_data["code"])
+            except FlowError as error:
+                form.add_error("code", str(error.message))
+                return render(
+                    request,
+                    self.template_name,
+                    {"form": form},
+                    status=error.status if error.status in (400, 429) else 400,
+                )
+            return flows.finish(request)
+        return render(request, self.template_name, {"form": form}, status=400)
