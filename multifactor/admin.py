@@ -4,7 +4,7 @@ from django.contrib import admin
 from django.db.models import Exists, OuterRef
 from django.utils.translation import gettext_lazy as _
 
-from .models import Key
+from .models import Event, Key
 
 
 class KeyInline(admin.TabularInline):
@@ -57,3 +57,20 @@ class MultifactorUserAdmin(admin.ModelAdmin):
     @admin.display(boolean=True, description=_("MFA"), ordering="_multifactor_enabled")
     def multifactor_enabled(self, obj):
         return getattr(obj, "_multifactor_enabled", None)
+
+
+@admin.register(Event)
+class EventAdmin(admin.ModelAdmin):
+    """The audit trail: read-only, searchable, filterable."""
+
+    list_display = ("created_at", "username", "kind", "key_type", "key_id", "ip")
+    list_filter = ("kind", "key_type", "created_at")
+    search_fields = ("username", "ip", "user_agent")
+    date_hierarchy = "created_at"
+    readonly_fields = [f.name for f in Event._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

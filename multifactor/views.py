@@ -46,6 +46,30 @@ def fallbacks_for(user):
     return found
 
 
+LOW_RECOVERY_CODES = 3
+
+
+def recovery_summary(user):
+    """{"remaining", "total", "low"} of the user's recovery codes, or None if recovery codes are not offered."""
+    recovery = factors.get("RECOVERY")
+    if recovery is None or not recovery.allowed():
+        return None
+    from .factors.recovery import remaining
+
+    left, total = remaining(user)
+    return {"remaining": left, "total": total, "low": bool(total) and left < LOW_RECOVERY_CODES}
+
+
+def after_enrolment(request):
+    """Where a page sends a user who just enrolled a key: to save recovery codes if they have none yet
+    (the moment they are most likely to), else where they were going."""
+    summary = recovery_summary(request.user)
+    if summary is not None and not summary["total"]:
+        messages.info(request, _("Now save a set of recovery codes, in case you lose your keys."))
+        return redirect("multifactor:recovery_start")
+    return redirect(flows.success_url(request))
+
+
 class Home(MultifactorView, TemplateView):
     template_name = "multifactor/home.html"
 
@@ -59,6 +83,7 @@ class Home(MultifactorView, TemplateView):
             "can_edit": flows.can_manage(self.request),
             "fallbacks": fallbacks_for(user),
             "addable": [f for f in factors.all_factors() if f.allowed() and f.start_url_name],
+            "recovery": recovery_summary(user),
         }
 
     def post(self, request, *args, **kwargs):

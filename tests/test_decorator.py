@@ -594,10 +594,25 @@ def test_challenge_remembers_url_with_query_string(signed_in, totp_key):
 
 
 def test_enrolment_returns_to_the_remembered_url(signed_in):
-    assert_challenged(signed_in.get("/f1/?q=1"), ADD)
-    page = signed_in.get("/admin/multifactor/totp/new/")
+    """A first key leads to saving recovery codes, and from there back to the page that asked for MFA."""
     import pyotp
 
+    assert_challenged(signed_in.get("/f1/?q=1"), ADD)
+    page = signed_in.get("/admin/multifactor/totp/new/")
+    response = signed_in.post("/admin/multifactor/totp/new/", {"answer": pyotp.TOTP(page.context["secret"]).now()})
+    assert_challenged(response, "/admin/multifactor/recovery/")
+    codes_page = signed_in.post("/admin/multifactor/recovery/")
+    assert codes_page.status_code == 200
+    assert codes_page.context["continue_url"] == "/f1/?q=1"
+    assert_runs(signed_in.get("/f1/?q=1"))
+
+
+def test_enrolment_returns_straight_to_the_remembered_url_without_recovery_codes(signed_in, settings):
+    import pyotp
+
+    settings.MULTIFACTOR = {**settings.MULTIFACTOR, "FACTORS": ["TOTP"]}
+    assert_challenged(signed_in.get("/f1/?q=1"), ADD)
+    page = signed_in.get("/admin/multifactor/totp/new/")
     response = signed_in.post("/admin/multifactor/totp/new/", {"answer": pyotp.TOTP(page.context["secret"]).now()})
     assert_challenged(response, "/f1/?q=1")
     assert_runs(signed_in.get("/f1/?q=1"))

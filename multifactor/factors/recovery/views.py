@@ -31,9 +31,8 @@ class Start(MultifactorView):
 
     def post(self, request):
         codes = regenerate(request)
-        response = render(
-            request, "multifactor/RECOVERY/codes.html", {"codes": codes, "text": "\r\n".join(codes) + "\r\n"}
-        )
+        context = {"codes": codes, "text": "\r\n".join(codes) + "\r\n", "continue_url": flows.success_url(request)}
+        response = render(request, "multifactor/RECOVERY/codes.html", context)
         response["Cache-Control"] = "no-store"
         return response
 

@@ -2,13 +2,13 @@
 
 from django import forms
 from django.contrib import messages
-from django.shortcuts import redirect, render
+from django.shortcuts import render
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext_lazy as _
 
 from ... import flows
 from ...errors import FlowError
-from ...views import MultifactorView
+from ...views import MultifactorView, after_enrolment
 from . import activate, authenticate, begin, provisioning_uri, qr_svg
 
 
@@ -48,7 +48,7 @@ class Start(MultifactorView):
                 form.add_error("answer", str(error.message))
             else:
                 messages.success(request, _("Your authenticator app is set up."))
-                return redirect(flows.success_url(request))
+                return after_enrolment(request)
         return self.page(request, form, status=400)
 
     def page(self, request, form, status=200):
