@@ -96,7 +96,11 @@ SPEC: dict[str, tuple[Any, Callable[[Any], bool], str]] = {
     ),
     "RECHECK_MIN": (3 * 3600, _pos_int, "seconds"),
     "RECHECK_MAX": (6 * 3600, _pos_int, "seconds"),
-    "FIDO_SERVER_ID": ("localhost", _str, "WebAuthn RP ID (a registrable domain)"),
+    "FIDO_SERVER_ID": (
+        "localhost",
+        lambda v: _str(v) or (_str_list(v) and bool(v)),
+        "WebAuthn RP ID, or a list of them",
+    ),
     "FIDO_SERVER_NAME": ("Django App", _str, "WebAuthn RP name"),
     "FIDO_ORIGINS": (
         None,
@@ -155,7 +159,7 @@ class MultifactorSettings:
     RECHECK: bool
     RECHECK_MIN: int
     RECHECK_MAX: int
-    FIDO_SERVER_ID: str
+    FIDO_SERVER_ID: str | list
     FIDO_SERVER_NAME: str
     FIDO_ORIGINS: list | None
     PASSKEY_LOGIN: bool
@@ -184,11 +188,18 @@ class MultifactorSettings:
     problems: tuple = ()  # (kind, key, message) found while reading; reported by checks
 
     @property
+    def rp_ids(self) -> list[str]:
+        return [self.FIDO_SERVER_ID] if isinstance(self.FIDO_SERVER_ID, str) else list(self.FIDO_SERVER_ID)
+
+    @property
     def origins(self) -> list[str]:
-        """The WebAuthn origins allowed: the setting, else https://RP ID (+ localhost in DEBUG)."""
+        """The WebAuthn origins allowed: the setting, else https://<each RP ID> (+ http://localhost in DEBUG).
+
+        ``http://localhost`` matches any port; every other origin must match exactly.
+        """
         if self.FIDO_ORIGINS is not None:
             return list(self.FIDO_ORIGINS)
-        origins = [f"https://{self.FIDO_SERVER_ID}"]
+        origins = [f"https://{rp_id}" for rp_id in self.rp_ids]
         if django_settings.DEBUG:
             origins.append("http://localhost")
         return origins

@@ -210,6 +210,16 @@ class Event(models.Model):
         return f"{self.get_kind_display()} ({self.username}, {self.created_at:%Y-%m-%d %H:%M})"
 
 
+class WebAuthnUser(models.Model):
+    """A user's WebAuthn user handle: 64 random bytes, never the username (WebAuthn L3 14.6.1)."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, models.CASCADE, related_name="+")
+    handle = models.CharField(max_length=128, unique=True)  # hex: a BLOB cannot be UNIQUE on every database
+
+    def __str__(self):
+        return f"WebAuthn handle of user {self.user_id}"
+
+
 @receiver(post_save, sender=Key)
 def _revoke_on_disable(sender, instance, raw=False, **kwargs):
     if not raw and not (instance.enabled and instance.confirmed):

@@ -5,6 +5,8 @@ from django.urls import path, re_path
 from . import api, views
 from .factors.fallback import api as fallback_api
 from .factors.fallback import views as fallback_views
+from .factors.fido2 import api as fido2_api
+from .factors.fido2 import views as fido2_views
 from .factors.recovery import api as recovery_api
 from .factors.recovery import views as recovery_views
 from .factors.totp import api as totp_api
@@ -19,6 +21,11 @@ urlpatterns = [
     path("add/", views.Add.as_view(), name="add"),
     path("help/", views.Help.as_view(), name="help"),
     path("authenticate/", views.Authenticate.as_view(), name="authenticate"),
+    path("fido2/new/", fido2_views.Start.as_view(), name="fido2_start"),
+    path("fido2/auth/", fido2_views.Auth.as_view(), name="fido2_auth"),
+    path("fido2/register/", fido2_views.Register.as_view(), name="fido2_register"),
+    path("fido2/authenticate/", fido2_views.Authenticate.as_view(), name="fido2_authenticate"),
+    path("passkey/", fido2_views.PasskeyLogin.as_view(), name="passkey_login"),
     path("totp/new/", totp_views.Start.as_view(), name="totp_start"),
     path("totp/auth/", totp_views.Auth.as_view(), name="totp_auth"),
     path("recovery/", recovery_views.Start.as_view(), name="recovery_start"),
@@ -35,5 +42,21 @@ urlpatterns = [
     path("api/v1/recovery-codes/authenticate", recovery_api.Authenticate.as_view(), name="api-recovery-authenticate"),
     path("api/v1/fallback/send", fallback_api.Send.as_view(), name="api-fallback-send"),
     path("api/v1/fallback/authenticate", fallback_api.Authenticate.as_view(), name="api-fallback-authenticate"),
+    path("api/v1/webauthn/register/begin", fido2_api.RegisterBegin.as_view(), name="api-webauthn-register-begin"),
+    path(
+        "api/v1/webauthn/register/complete", fido2_api.RegisterComplete.as_view(), name="api-webauthn-register-complete"
+    ),
+    path(
+        "api/v1/webauthn/authenticate/begin",
+        fido2_api.AuthenticateBegin.as_view(),
+        name="api-webauthn-authenticate-begin",
+    ),
+    path(
+        "api/v1/webauthn/authenticate/complete",
+        fido2_api.AuthenticateComplete.as_view(),
+        name="api-webauthn-authenticate-complete",
+    ),
+    path("api/v1/passkey/begin", fido2_api.PasskeyBegin.as_view(), name="api-passkey-begin"),
+    path("api/v1/passkey/complete", fido2_api.PasskeyComplete.as_view(), name="api-passkey-complete"),
     re_path(r"^api/", api.NotFound.as_view(), name="api-not-found"),  # JSON 404, not the site's HTML page
 ]
