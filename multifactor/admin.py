@@ -1,10 +1,12 @@
 """Admin integration. ``MultifactorUserAdmin`` is mixed into a site's UserAdmin (kept from 0.9)."""
 
 from django.contrib import admin
+from django.db import transaction
 from django.db.models import Exists, OuterRef
 from django.utils.translation import gettext_lazy as _
 
-from .models import Event, Key
+from . import audit, revocation
+from .models import Event, FallbackCode, Key
 
 
 class KeyInline(admin.TabularInline):
@@ -38,8 +40,32 @@ class HasKeysFilter(admin.SimpleListFilter):
         return queryset
 
 
+@admin.action(description=_("Reset multi-factor authentication (delete every key)"), permissions=["change"])
+def reset_multifactor(modeladmin, request, queryset):
+    """Delete the selected users' keys and recovery codes; their verified sessions end at once."""
+    count = 0
+    for user in queryset:
+        with transaction.atomic():
+            for key in Key.objects.filter(user=user):
+                key.delete()  # each deletion revokes its verifications in every session
+            FallbackCode.objects.filter(user=user).delete()
+            revocation.revoke_user(user)
+            audit.record("mfa_reset", user, request, admin=request.user.get_username())
+        count += 1
+    modeladmin.message_user(request, _("Multi-factor authentication was reset for %(n)d user(s).") % {"n": count})
+
+
 class MultifactorUserAdmin(admin.ModelAdmin):
-    """Mix into your UserAdmin: ``class StaffAdmin(UserAdmin, MultifactorUserAdmin)``."""
+    """Mix into your UserAdmin: ``class StaffAdmin(UserAdmin, MultifactorUserAdmin)``.
+
+    Every hook extends what the other bases return, so it combines with other admin mixins.
+    """
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        if self.has_change_permission(request):
+            actions["reset_multifactor"] = (reset_multifactor, "reset_multifactor", reset_multifactor.short_description)
+        return actions
 
     def get_list_display(self, request):
         return (*super().get_list_display(request), "multifactor_enabled")
@@ -73,4 +99,22 @@ class EventAdmin(admin.ModelAdmin):
         return False
 
     def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Key)
+class KeyAdmin(admin.ModelAdmin):
+    """Every key: searchable and filterable; an admin may disable or delete one, never see its secrets."""
+
+    list_display = ("__str__", "user", "type", "enabled", "locked_at", "created_at", "last_used_at")
+    list_filter = ("type", "enabled", "created_at", "last_used_at")
+    search_fields = ("name", "user__username", "user__email")
+    fields = ("user", "type", "name", "enabled", "created_at", "last_used_at", "locked_at", "sign_count", "aaguid")
+    readonly_fields = ("user", "type", "created_at", "last_used_at", "locked_at", "sign_count", "aaguid")
+    list_select_related = ("user",)
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).filter(confirmed=True)
+
+    def has_add_permission(self, request):
         return False

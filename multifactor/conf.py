@@ -82,6 +82,21 @@ def _fallbacks(v):
     )
 
 
+REQUIRE_KEYS = {"superusers", "staff", "groups", "predicate", "factors", "grace_until", "grace_period", "exempt"}
+
+
+def _require_rules(v):
+    return (
+        isinstance(v, dict)
+        and set(v) <= REQUIRE_KEYS
+        and (v.get("groups") is None or _str_list(v["groups"]))
+        and (v.get("exempt") is None or _str_list(v["exempt"]))
+        and (v.get("factors") is None or _pos_int(v["factors"]))
+        and (v.get("grace_period") is None or _nonneg_int(v["grace_period"]))
+        and (v.get("predicate") is None or _str(v["predicate"]))
+    )
+
+
 # name: (default or factory, validator, description). The README's settings table mirrors this.
 SPEC: dict[str, tuple[Any, Callable[[Any], bool], str]] = {
     "LOGIN_CALLBACK": (
@@ -149,6 +164,7 @@ SPEC: dict[str, tuple[Any, Callable[[Any], bool], str]] = {
     "FALLBACK_TTL": (600, lambda v: _pos_int(v) and v <= 600, "seconds a fallback code is valid (at most 600)"),
     "FALLBACK_COOLDOWN": (60, _nonneg_int, "seconds between two sends of a fallback code"),
     "NOTIFY_USER": (True, _bool, "mail users when a key is added, removed or locked, or a recovery code used"),
+    "REQUIRE": (None, lambda v: v is None or _require_rules(v), "site-wide enforcement rules (see middleware)"),
     "TRUSTED_PROXIES": (0, lambda v: _nonneg_int(v) and v <= 10, "reverse proxies appending to X-Forwarded-For"),
 }
 
@@ -185,6 +201,7 @@ class MultifactorSettings:
     FALLBACK_COOLDOWN: int
     NOTIFY_USER: bool
     TRUSTED_PROXIES: int
+    REQUIRE: dict | None
     problems: tuple = ()  # (kind, key, message) found while reading; reported by checks
 
     @property

@@ -1,0 +1,126 @@
+"""Site-wide enforcement: require MFA of chosen users everywhere, not only on decorated views.
+
+Configured by ``MULTIFACTOR["REQUIRE"]`` (off when None)::
+
+    "REQUIRE": {
+        "superusers": True, "staff": True, "groups": ["Finance"], "predicate": "myapp.mfa.must_use",
+        "factors": 1, "grace_until": "2027-01-31", "grace_period": 7 * 86400,
+        "exempt": ["home", "api:health", "/healthz"],
+    }
+
+Exempt: the login and logout pages (LOGIN_URL, ``admin:login``/``admin:logout``), every MFA page, static and
+media files, the URL names or path prefixes in ``exempt``, and views decorated with
+:func:`multifactor_exempt`. During a grace period a user who must enrol is told so (with the deadline) and
+may go on; afterwards they are sent to enrol. The decorator stays the per-view tool: this middleware only
+adds a floor for the users it selects. A verified user costs no query here: the session is read first.
+"""
+
+from __future__ import annotations
+
+import datetime
+import functools
+
+from django.conf import settings
+from django.contrib import messages
+from django.utils import timezone
+from django.utils.dateparse import parse_date, parse_datetime
+from django.utils.formats import date_format
+from django.utils.module_loading import import_string
+from django.utils.translation import gettext as _
+
+from . import conf, flows, policy, session
+
+
+def multifactor_exempt(view):
+    """Mark a view as never subject to :class:`MultifactorEnforcementMiddleware`."""
+
+    @functools.wraps(view)
+    def wrapped(*args, **kwargs):
+        return view(*args, **kwargs)
+
+    wrapped.multifactor_exempt = True
+    return wrapped
+
+
+def must_use_mfa(user, rules: dict) -> bool:
+    """Whether the REQUIRE rules select this user (groups and predicate may query the database)."""
+    if rules.get("superusers") and user.is_superuser:
+        return True
+    if rules.get("staff") and user.is_staff:
+        return True
+    groups = rules.get("groups")
+    if groups and user.groups.filter(name__in=groups).exists():
+        return True
+    predicate = rules.get("predicate")
+    return bool(predicate and import_string(predicate)(user))
+
+
+def grace_deadline(user, rules: dict) -> datetime.datetime | None:
+    """The latest of ``grace_until`` and ``date_joined + grace_period``; None if there is no grace."""
+    candidates = []
+    until = rules.get("grace_until")
+    if until:
+        parsed = parse_datetime(str(until)) or parse_date(str(until))
+        if isinstance(parsed, datetime.date) and not isinstance(parsed, datetime.datetime):
+            parsed = datetime.datetime.combine(parsed, datetime.time.max)
+        if parsed is not None:
+            candidates.append(parsed if timezone.is_aware(parsed) else timezone.make_aware(parsed))
+    joined = getattr(user, "date_joined", None)
+    if rules.get("grace_period") and joined:
+        candidates.append(joined + datetime.timedelta(seconds=rules["grace_period"]))
+    return max(candidates) if candidates else None
+
+
+class MultifactorEnforcementMiddleware:
+    """Put it after AuthenticationMiddleware and MessageMiddleware."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self.get_response(request)
+
+    def process_view(self, request, view_func, view_args, view_kwargs):
+        rules = conf.get().REQUIRE
+        if not rules or not request.user.is_authenticated or self.exempt(request, view_func, rules):
+            return None
+        required = int(rules.get("factors", 1))
+        active = session.load(request.session).active()
+        if active and policy.count_factors(active, request.user) >= required:
+            return None  # the common case: no query
+        if not must_use_mfa(request.user, rules):
+            return None
+        if not active and not flows.has_keys(request.user):
+            deadline = grace_deadline(request.user, rules)
+            if deadline and timezone.now() < deadline:
+                self.remind(request, deadline)
+                return None
+        return policy.enforce(request, factors=required)
+
+    @staticmethod
+    def exempt(request, view_func, rules) -> bool:
+        if getattr(view_func, "multifactor_exempt", False) or getattr(view_func, "multifactor_protected", None):
+            return True  # exempted, or protected by the decorator, which then decides alone
+        match = request.resolver_match
+        names = set(rules.get("exempt") or ()) | {"admin:login", "admin:logout", "login", "logout"}
+        if match is not None and ("multifactor" in match.namespaces or match.view_name in names):
+            return True
+        path = request.path_info
+        prefixes = [p for p in (rules.get("exempt") or ()) if p.startswith("/")]
+        prefixes += [
+            u for u in (settings.STATIC_URL, settings.MEDIA_URL, settings.LOGIN_URL) if u and str(u).startswith("/")
+        ]
+        return any(path.startswith(str(p)) for p in prefixes)
+
+    @staticmethod
+    def remind(request, deadline):
+        state = session.load(request.session)
+        if state.advertised:
+            return
+        messages.warning(
+            request,
+            _("You must set up multi-factor authentication before %(deadline)s.")
+            % {"deadline": date_format(timezone.localtime(deadline), "DATETIME_FORMAT")},
+        )
+        state.advertised = True
+        session.save(request.session, state)
