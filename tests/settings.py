@@ -3,6 +3,8 @@
 import os
 from urllib.parse import urlparse
 
+import django
+
 SECRET_KEY = "tests-only-not-secret"
 DEBUG = False
 ALLOWED_HOSTS = ["testserver", "localhost", "127.0.0.1"]
@@ -90,3 +92,6 @@ MULTIFACTOR = {
     "FIDO_SERVER_ID": "localhost",
     "TOKEN_ISSUER_NAME": "Tests",
 }
+
+if django.VERSION >= (6, 1):  # Django 6.1 configures e-mail through MAILERS (EMAIL_BACKEND is deprecated)
+    MAILERS = {"default": {"BACKEND": "django.core.mail.backends.locmem.EmailBackend"}}

@@ -232,7 +232,7 @@ def test_status_shape_verified(verified_api):
     assert (v["type"], v["key_id"]) == ("TOTP", a.pk)
     verified_at, expires_at = iso(v["verified_at"]), iso(v["expires_at"])
     assert verified_at.tzinfo is not None
-    now = datetime.datetime.now(datetime.UTC)
+    now = datetime.datetime.now(datetime.timezone.utc)
     assert abs((now - verified_at).total_seconds()) < 60
     assert 3 * 3600 - 60 <= (expires_at - verified_at).total_seconds() <= 6 * 3600
 

@@ -17,6 +17,9 @@ from multifactor.decorators import multifactor_protected
 from tests import views
 from tests.conftest import SIGNED_COOKIES, make_totp, verify_totp
 
+# Django 6.1 runs database checks (JSONField support) whenever checks run without explicit databases.
+pytestmark = pytest.mark.django_db
+
 KEY = "q2H1iU3N4j3hV6o1yqQm4b9V7lXbJm1gXvM5mM8fJ3E="  # the suite's key (tests/settings.py)
 
 
