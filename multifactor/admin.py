@@ -1,16 +1,42 @@
 """Admin integration. ``MultifactorUserAdmin`` is mixed into a site's UserAdmin (kept from 0.9)."""
 
+from django import forms
 from django.contrib import admin
+from django.contrib.admin.options import IS_POPUP_VAR
 from django.db import transaction
 from django.db.models import Exists, OuterRef
 from django.utils.translation import gettext_lazy as _
 
-from . import audit, revocation
+from . import audit, revocation, signals
 from .models import Event, FallbackCode, Key
+
+
+class KeyForm(forms.ModelForm):
+    """An admin may disable a key, but not enable one that was locked: it must be enrolled again (R4)."""
+
+    class Meta:
+        model = Key
+        fields = ("name", "enabled")
+
+    def clean_enabled(self):
+        enabled = self.cleaned_data.get("enabled")
+        if enabled and self.instance.pk and self.instance.locked_at and not self.instance.enabled:
+            raise forms.ValidationError(_("A locked key must be enrolled again; it cannot be enabled."))
+        return enabled
+
+
+def _announce_changes(request, changed, deleted):
+    """Send the signals the user's own pages send (audit trail, notices) for keys changed in the admin."""
+    admin_name = request.user.get_username()
+    for key in changed:
+        signals.key_toggled.send(Key, key=key, enabled=key.enabled, user=key.user, request=request, admin=admin_name)
+    for key, pk in deleted:
+        signals.key_removed.send(Key, key=key, key_pk=pk, user=key.user, request=request, admin=admin_name)
 
 
 class KeyInline(admin.TabularInline):
     model = Key
+    form = KeyForm
     fk_name = "user"
     fields = ("type", "name", "enabled", "created_at", "last_used_at", "locked_at")
     readonly_fields = ("type", "created_at", "last_used_at", "locked_at")
@@ -63,6 +89,8 @@ class MultifactorUserAdmin(admin.ModelAdmin):
 
     def get_actions(self, request):
         actions = super().get_actions(request)
+        if self.actions is None or IS_POPUP_VAR in request.GET:
+            return actions  # the site switched actions off here
         if self.has_change_permission(request):
             actions["reset_multifactor"] = (reset_multifactor, "reset_multifactor", reset_multifactor.short_description)
         return actions
@@ -79,6 +107,14 @@ class MultifactorUserAdmin(admin.ModelAdmin):
     def get_queryset(self, request):
         active = Exists(Key.objects.active().filter(user=OuterRef("pk")))
         return super().get_queryset(request).annotate(_multifactor_enabled=active)
+
+    def save_formset(self, request, form, formset, change):
+        ours = formset.model is Key
+        pks = {id(f.instance): f.instance.pk for f in formset.forms} if ours else {}  # a deleted key loses its pk
+        super().save_formset(request, form, formset, change)
+        if ours:
+            toggled = [key for key, fields in formset.changed_objects if "enabled" in fields]
+            _announce_changes(request, toggled, [(key, pks.get(id(key))) for key in formset.deleted_objects])
 
     @admin.display(boolean=True, description=_("MFA"), ordering="_multifactor_enabled")
     def multifactor_enabled(self, obj):
@@ -101,6 +137,9 @@ class EventAdmin(admin.ModelAdmin):
     def has_change_permission(self, request, obj=None):
         return False
 
+    def has_delete_permission(self, request, obj=None):
+        return False  # an audit trail: old events go with `manage.py multifactor_prune_events`
+
 
 @admin.register(Key)
 class KeyAdmin(admin.ModelAdmin):
@@ -112,9 +151,25 @@ class KeyAdmin(admin.ModelAdmin):
     fields = ("user", "type", "name", "enabled", "created_at", "last_used_at", "locked_at", "sign_count", "aaguid")
     readonly_fields = ("user", "type", "created_at", "last_used_at", "locked_at", "sign_count", "aaguid")
     list_select_related = ("user",)
+    form = KeyForm
 
     def get_queryset(self, request):
         return super().get_queryset(request).filter(confirmed=True)
 
     def has_add_permission(self, request):
         return False
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if change and "enabled" in form.changed_data:
+            _announce_changes(request, [obj], [])
+
+    def delete_model(self, request, obj):
+        pk = obj.pk
+        super().delete_model(request, obj)
+        _announce_changes(request, [], [(obj, pk)])
+
+    def delete_queryset(self, request, queryset):
+        keys = [(key, key.pk) for key in queryset.select_related("user")]
+        super().delete_queryset(request, queryset)
+        _announce_changes(request, [], keys)

@@ -8,27 +8,31 @@ Configured by ``MULTIFACTOR["REQUIRE"]`` (off when None)::
         "exempt": ["home", "api:health", "/healthz"],
     }
 
-Exempt: the login and logout pages (LOGIN_URL, ``admin:login``/``admin:logout``), every MFA page, static and
-media files, the URL names or path prefixes in ``exempt``, and views decorated with
-:func:`multifactor_exempt`. During a grace period a user who must enrol is told so (with the deadline) and
-may go on; afterwards they are sent to enrol. The decorator stays the per-view tool: this middleware only
-adds a floor for the users it selects. A verified user costs no query here: the session is read first.
+Exempt: the login and logout pages (LOGIN_URL, URLs named ``login``/``logout``, and every admin site's login
+and logout), every MFA page, static and media files, the URL names or path prefixes in ``exempt``, and views
+decorated with :func:`multifactor_exempt`. During a grace period a user who must enrol is told so (with the
+deadline) and may go on; afterwards they are sent to enrol. The decorator stays the per-view tool: this
+middleware only adds a floor for the users it selects, and a decorated view may ask for more, never for less.
+A verified user costs no query beyond loading ``request.user``: the verifications are read from the session.
 """
 
 from __future__ import annotations
 
 import datetime
 import functools
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.contrib import messages
+from django.shortcuts import resolve_url
+from django.urls import NoReverseMatch
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 from django.utils.formats import date_format
 from django.utils.module_loading import import_string
 from django.utils.translation import gettext as _
 
-from . import conf, flows, policy, session
+from . import conf, flows, policy, revocation, session
 
 
 def multifactor_exempt(view):
@@ -60,7 +64,10 @@ def grace_deadline(user, rules: dict) -> datetime.datetime | None:
     candidates = []
     until = rules.get("grace_until")
     if until:
-        parsed = parse_datetime(str(until)) or parse_date(str(until))
+        try:  # a date first: parse_datetime would read "2027-01-31" as its first moment, not the whole day
+            parsed = parse_date(str(until)) or parse_datetime(str(until))
+        except ValueError:  # well formed but impossible ("2027-02-30"): no grace rather than a crash
+            parsed = None
         if isinstance(parsed, datetime.date) and not isinstance(parsed, datetime.datetime):
             parsed = datetime.datetime.combine(parsed, datetime.time.max)
         if parsed is not None:
@@ -84,8 +91,13 @@ class MultifactorEnforcementMiddleware:
         rules = conf.get().REQUIRE
         if not rules or not request.user.is_authenticated or self.exempt(request, view_func, rules):
             return None
-        required = int(rules.get("factors", 1))
-        active = session.load(request.session).active()
+        required = int(rules.get("factors") or 1)
+        state = session.load(request.session)
+        fixed = revocation.still_valid(request, state)  # no query unless a revocation or a re-keying is pending
+        if fixed is not None:
+            state = fixed
+            session.save(request.session, state)
+        active = state.active()
         if active and policy.count_factors(active, request.user) >= required:
             return None  # the common case: no query
         if not must_use_mfa(request.user, rules):
@@ -99,18 +111,28 @@ class MultifactorEnforcementMiddleware:
 
     @staticmethod
     def exempt(request, view_func, rules) -> bool:
-        if getattr(view_func, "multifactor_exempt", False) or getattr(view_func, "multifactor_protected", None):
-            return True  # exempted, or protected by the decorator, which then decides alone
-        match = request.resolver_match
-        names = set(rules.get("exempt") or ()) | {"admin:login", "admin:logout", "login", "logout"}
-        if match is not None and ("multifactor" in match.namespaces or match.view_name in names):
+        """A view marked with :func:`multifactor_exempt`, an MFA page, a login or logout page (the site's and
+        every admin site's), a URL name or path prefix listed in ``exempt``, static and media files.
+
+        Views protected by ``multifactor_protected`` are not exempt: the decorator may ask for more, never
+        for less than this floor."""
+        if getattr(view_func, "multifactor_exempt", False):
             return True
-        path = request.path_info
-        prefixes = [p for p in (rules.get("exempt") or ()) if p.startswith("/")]
-        prefixes += [
-            u for u in (settings.STATIC_URL, settings.MEDIA_URL, settings.LOGIN_URL) if u and str(u).startswith("/")
-        ]
-        return any(path.startswith(str(p)) for p in prefixes)
+        listed = rules.get("exempt") or ()
+        match = request.resolver_match
+        if match is not None:
+            if "multifactor" in match.app_names:
+                return True
+            if "admin" in match.app_names and match.url_name in ("login", "logout"):
+                return True  # any AdminSite, whatever its name
+            if match.view_name in {*listed, "login", "logout"}:
+                return True
+        if any(request.path_info.startswith(p) for p in listed if p.startswith("/")):
+            return True
+        if request.path == _path_of(settings.LOGIN_URL):
+            return True  # the login page itself, not everything under it (LOGIN_URL may be "/")
+        prefixes = [_path_of(u) for u in (settings.STATIC_URL, settings.MEDIA_URL)]
+        return any(p and p != "/" and request.path.startswith(p) for p in prefixes)
 
     @staticmethod
     def remind(request, deadline):
@@ -124,3 +146,17 @@ class MultifactorEnforcementMiddleware:
         )
         state.advertised = True
         session.save(request.session, state)
+
+
+def _path_of(url) -> str | None:
+    """The local path of a setting that holds a URL, a path or a URL name; None for another site's URL."""
+    if not url:
+        return None
+    try:
+        resolved = str(resolve_url(url))
+    except NoReverseMatch:
+        return None
+    parts = urlsplit(resolved)
+    if parts.scheme or parts.netloc or not parts.path.startswith("/"):
+        return None
+    return parts.path
