@@ -12,6 +12,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.module_loading import import_string
+from django.utils.translation import gettext as _
 
 from . import conf, errors, revocation, session, signals
 from .models import Key
@@ -57,8 +58,6 @@ def record_verification(request, key: Key | None, type_: str, uv: bool = False) 
 
 def throttled_error(outcome) -> errors.FlowError:
     """Turn a failed :class:`~multifactor.throttle.Outcome` into the error users see."""
-    from django.utils.translation import gettext as _
-
     if outcome.reason == "throttled":
         return errors.FlowError(
             "throttled",
@@ -151,7 +150,9 @@ def set_enabled(request, key: Key, enabled: bool) -> Key:
     if key.enabled == enabled:
         return key
     if enabled and key.locked_at:
-        raise errors.FlowError("key_locked", "A locked key must be enrolled again.", 409)
+        raise errors.FlowError("key_locked", _("A locked key must be enrolled again."), 409)
+    if not enabled:
+        require_not_last(request, key)
     key.enabled = enabled
     key.save(update_fields=["enabled"])  # a disabled key is revoked everywhere by the model's signal
     if not enabled:
@@ -164,7 +165,7 @@ def check_name(name: str) -> str:
     """The name as stored (stripped); a 400 if it is too long."""
     name = (name or "").strip()
     if len(name) > Key._meta.get_field("name").max_length:
-        raise errors.FlowError("invalid", "The name is too long.", 400, param="name")
+        raise errors.FlowError("invalid", _("The name is too long."), 400, param="name")
     return name
 
 
@@ -175,8 +176,25 @@ def rename(request, key: Key, name: str) -> Key:
     return key
 
 
+def require_not_last(request, key: Key) -> None:
+    """Refuse to remove the user's last key (recovery codes do not count) when REQUIRE selects them."""
+    rules = conf.get().REQUIRE
+    if not rules or not key.enabled or key.type == "RECOVERY":
+        return
+    others = Key.objects.active().filter(user=request.user).exclude(pk=key.pk).exclude(type="RECOVERY")
+    from .middleware import must_use_mfa
+
+    if not others.exists() and must_use_mfa(request.user, rules):
+        raise errors.FlowError(
+            "mfa_required_by_policy",
+            _("This site requires multi-factor authentication for your account: add another key before removing it."),
+            409,
+        )
+
+
 def delete(request, key: Key) -> None:
     require_manage(request)
+    require_not_last(request, key)
     pk = key.pk
     key.delete()  # revoked everywhere by the model's signal
     revocation.strip_request(request, {pk})

@@ -21,6 +21,7 @@ urlpatterns = [
     path("add/", views.Add.as_view(), name="add"),
     path("help/", views.Help.as_view(), name="help"),
     path("authenticate/", views.Authenticate.as_view(), name="authenticate"),
+    path("logout/", views.Logout.as_view(), name="logout"),
     path("fido2/new/", fido2_views.Start.as_view(), name="fido2_start"),
     path("fido2/auth/", fido2_views.Auth.as_view(), name="fido2_auth"),
     path("fido2/register/", fido2_views.Register.as_view(), name="fido2_register"),

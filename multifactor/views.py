@@ -180,3 +180,17 @@ class Authenticate(MultifactorView, TemplateView):
             "locked": Key.objects.filter(user=user, locked_at__isnull=False, enabled=False).exists(),
             "has_keys": flows.has_keys(user),
         }
+
+
+class Logout(View):
+    """Sign out from the MFA pages (POST), so a user asked to verify or enrol is never stuck on them."""
+
+    http_method_names = ["post"]
+
+    def post(self, request):
+        from django.conf import settings
+        from django.contrib.auth import logout
+        from django.shortcuts import resolve_url
+
+        logout(request)
+        return redirect(resolve_url(settings.LOGIN_URL))

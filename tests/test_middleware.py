@@ -404,11 +404,6 @@ def test_non_selected_users_pass_with_keys_unverified(require, plain):
     assert signed_in(plain).get("/page/").status_code == 200
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="CONTRACT 'Who may manage keys': removing the last enabled key is allowed only where no policy requires "
-    "MFA for that user; multifactor.flows.delete/set_enabled do not consult MULTIFACTOR['REQUIRE'] yet",
-)
 def test_a_user_who_must_use_mfa_cannot_remove_their_last_key(require, staff):
     require(staff=True)
     key, totp = make_totp(staff)
@@ -416,3 +411,10 @@ def test_a_user_who_must_use_mfa_cannot_remove_their_last_key(require, staff):
     verify_totp(client, totp)
     client.post(action_url("delete_factor", key.pk))
     assert Key.objects.filter(pk=key.pk).exists()
+    client.post(action_url("toggle_factor", key.pk))
+    assert Key.objects.get(pk=key.pk).enabled
+    response = client.api("patch", f"/admin/multifactor/api/v1/keys/{key.pk}", {"enabled": False})
+    assert response.status_code == 409 and response.json()["errors"][0]["code"] == "mfa_required_by_policy"
+    second, _ = make_totp(staff, name="second")
+    client.post(action_url("delete_factor", key.pk))  # with another key left, it may go
+    assert not Key.objects.filter(pk=key.pk).exists() and Key.objects.filter(pk=second.pk).exists()

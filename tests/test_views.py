@@ -359,3 +359,12 @@ def test_no_500_anywhere_for_a_plain_user(signed_in, totp_key):
     for path in PAGES + [HELP]:
         assert signed_in.get(path).status_code < 500
         assert second.get(path).status_code < 500
+
+
+def test_a_user_asked_to_verify_can_sign_out_from_the_mfa_pages(signed_in, totp_key):
+    page = signed_in.get("/admin/multifactor/authenticate/?choose=1")
+    assert 'action="/admin/multifactor/logout/"' in page.content.decode()
+    assert signed_in.get("/admin/multifactor/logout/").status_code == 405  # never by a GET
+    response = signed_in.post("/admin/multifactor/logout/")
+    assert response.status_code == 302 and response["Location"] == "/accounts/login/"
+    assert "_auth_user_id" not in signed_in.session
