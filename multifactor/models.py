@@ -66,6 +66,7 @@ class Key(models.Model):
     backup_state = models.BooleanField(null=True, blank=True)
     uv_seen = models.BooleanField(default=False)
     clone_suspected_at = models.DateTimeField(null=True, blank=True)
+    legacy_handle = models.TextField(blank=True, editable=False)  # hex user handle of a key from 0.9.x
 
     # Throttling (multifactor.throttle): consecutive failures, the delay they earned, and a lockout.
     failures = models.PositiveIntegerField(default=0, editable=False)
@@ -98,6 +99,13 @@ class Key(models.Model):
     def __str__(self):
         label = self.get_type_display()
         return f"{self.name} ({label})" if self.name else str(label)
+
+    def save(self, *args, **kwargs):
+        # A name comes from users (pages, API, enrolment): PostgreSQL refuses NUL in text, so drop it here,
+        # once for every path, rather than answer a 500.
+        if "\x00" in self.name:
+            self.name = self.name.replace("\x00", "")
+        super().save(*args, **kwargs)
 
     def display_name(self):
         return str(self)
@@ -218,6 +226,18 @@ class WebAuthnUser(models.Model):
 
     def __str__(self):
         return f"WebAuthn handle of user {self.user_id}"
+
+
+class WebAuthnChallenge(models.Model):
+    """A WebAuthn challenge that has been answered. Parallel requests sharing one session all read the same
+    challenge state before any of them writes the session back; the unique digest lets only one of them use
+    it. Rows are pruned once older than a challenge may live (see multifactor.factors.fido2.ceremonies)."""
+
+    digest = models.CharField(max_length=64, unique=True)  # sha256 of the challenge
+    used_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    def __str__(self):
+        return f"WebAuthn challenge {self.digest[:8]}… used {self.used_at:%Y-%m-%d %H:%M:%S}"
 
 
 @receiver(post_save, sender=Key)

@@ -283,12 +283,6 @@ def test_the_fido2_security_key_verifies_through_the_webauthn_api(upgrade):
     assert result["protected_after"]["status"] == 200
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="0.9.5 used the username as WebAuthn user handle; a migrated discoverable credential returns it and "
-    "authenticate_complete refuses it as another account's (see the report: needs a fix in fido2/ceremonies.py "
-    "or migration 0006)",
-)
 def test_a_discoverable_fido2_credential_from_09_verifies(upgrade):
     result = upgrade[1]["platform_key"]
     assert result["complete"] == 200, result["complete_body"]

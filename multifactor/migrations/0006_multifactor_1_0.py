@@ -16,6 +16,9 @@ def from_legacy(apps, schema_editor):
 
     from multifactor import crypto
 
+    from django.contrib.auth import get_user_model
+
+    username_field = get_user_model().USERNAME_FIELD  # historical models have the field, not the attribute
     UserKey = apps.get_model("multifactor", "UserKey")
     Key = apps.get_model("multifactor", "Key")
     DisabledFallback = apps.get_model("multifactor", "DisabledFallback")
@@ -45,6 +48,8 @@ def from_legacy(apps, schema_editor):
                 public_key=cbor.encode(dict(data.public_key)),
                 aaguid=str(data.aaguid),
                 rp_id=props.get("domain", ""),
+                # 0.9 used the username as the WebAuthn user handle: discoverable credentials keep returning it.
+                legacy_handle=str(getattr(old.user, username_field)).encode().hex(),
                 **common,
             )
     seen = set()
@@ -137,6 +142,7 @@ class Migration(migrations.Migration):
                 ("backup_state", models.BooleanField(blank=True, null=True)),
                 ("uv_seen", models.BooleanField(default=False)),
                 ("clone_suspected_at", models.DateTimeField(blank=True, null=True)),
+                ("legacy_handle", models.TextField(blank=True, editable=False)),
                 ("failures", models.PositiveIntegerField(default=0, editable=False)),
                 (
                     "throttled_until",

@@ -42,6 +42,8 @@ def rp_id_for(host: str) -> str | None:
 
 def origin_allowed(origin: str, rp_id: str) -> bool:
     """The origin is on the allow-list and its host is the RP ID or a subdomain of it."""
+    if not isinstance(origin, str):
+        return False
     try:
         parts = urlsplit(origin)
         host, port = parts.hostname, parts.port

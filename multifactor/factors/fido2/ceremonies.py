@@ -21,6 +21,7 @@ from fido2.webauthn import (
     Aaguid,
     AttestedCredentialData,
     AuthenticationResponse,
+    AuthenticatorTransport,
     PublicKeyCredentialDescriptor,
     PublicKeyCredentialRpEntity,
     PublicKeyCredentialUserEntity,
@@ -30,11 +31,12 @@ from fido2.webauthn import (
 )
 
 from ... import conf, crypto, errors, flows, session, throttle
-from ...models import Key
+from ...models import Key, WebAuthnChallenge
 from . import FACTOR, keys_of, origin_allowed, rp_id_for, user_for_handle, user_handle
 
 STATE_TTL = 300  # seconds a ceremony may take (WebAuthn's recommended default timeout)
 MAX_CREDENTIAL_ID = 1023
+TRANSPORTS = [t.value for t in AuthenticatorTransport]  # fido2 turns any other value into None
 
 
 def failed(message, code="webauthn_failed", status=400):
@@ -56,13 +58,31 @@ def _store(request, kind, state, **extra):
 
 
 def _take(request, kind) -> dict:
-    """Remove the ceremony state from the session (single use) and return it if it is fresh and of ``kind``."""
+    """Remove the ceremony state from the session (single use) and return it if it is fresh, of ``kind``, and
+    its challenge was not used yet by a parallel request that read the same session."""
     mfa = session.load(request.session)
     stored = mfa.pending.pop("fido2", None)
     session.save(request.session, mfa)
     if not isinstance(stored, dict) or stored.get("kind") != kind or time.time() - stored.get("at", 0) > STATE_TTL:
         raise failed(_("This request expired. Start again."), "ceremony_expired", 409)
+    if not _claim(stored.get("state")):
+        raise failed(_("This request expired. Start again."), "ceremony_expired", 409)
     return stored
+
+
+def _claim(state) -> bool:
+    """Record the state's challenge as used, once across every request and process (a unique row)."""
+    challenge = state.get("challenge") if isinstance(state, dict) else None
+    if not isinstance(challenge, str):
+        return False
+    now = timezone.now()
+    WebAuthnChallenge.objects.filter(used_at__lt=now - timezone.timedelta(seconds=STATE_TTL)).delete()
+    try:
+        with transaction.atomic():
+            WebAuthnChallenge.objects.create(digest=crypto.sha256_hex(challenge.encode()), used_at=now)
+    except IntegrityError:
+        return False
+    return True
 
 
 def _descriptor(key: Key) -> PublicKeyCredentialDescriptor:
@@ -78,7 +98,7 @@ def _credential_data(key: Key) -> AttestedCredentialData:
 
 
 def _parse(kind, credential):
-    if not isinstance(credential, dict):
+    if not isinstance(credential, dict) or credential.get("type") != "public-key":
         raise failed(_("The key's answer is missing or malformed."), "invalid_credential")
     try:
         parsed = (RegistrationResponse if kind == "register" else AuthenticationResponse).from_dict(credential)
@@ -122,7 +142,7 @@ def register_complete(request, credential, name="") -> Key:
     flows.require_manage(request)
     stored = _take(request, "register")
     server, rp_id = _server(request)
-    _parse("register", credential)  # malformed input and crossOrigin are refused before fido2 sees them
+    parsed = _parse("register", credential)  # malformed input and crossOrigin are refused before fido2 sees them
     if rp_id != stored.get("rp"):
         raise failed(_("This request expired. Start again."), "ceremony_expired", 409)
     try:
@@ -130,12 +150,16 @@ def register_complete(request, credential, name="") -> Key:
     except ValueError as error:
         raise failed(_("The key's answer could not be verified (%(why)s).") % {"why": error}) from None
     data = auth_data.credential_data
+    if bytes(parsed.raw_id) != data.credential_id:
+        raise failed(_("The key's answer is missing or malformed."), "invalid_credential")
     if len(data.credential_id) > MAX_CREDENTIAL_ID:
         raise failed(_("This key's credential id is too long."))
     if auth_data.is_backed_up() and not auth_data.is_backup_eligible():
         raise failed(_("The key reported impossible backup flags."))
-    transports = credential.get("response", {}).get("transports") or []
-    props = (credential.get("clientExtensionResults") or {}).get("credProps") or {}
+    transports = credential["response"].get("transports")
+    extensions = credential.get("clientExtensionResults")
+    props = extensions.get("credProps") if isinstance(extensions, dict) else None
+    props = props if isinstance(props, dict) else {}
     key = Key(
         user=request.user,
         type=FACTOR.type,
@@ -146,7 +170,7 @@ def register_complete(request, credential, name="") -> Key:
         public_key=cbor.encode(dict(data.public_key)),
         sign_count=auth_data.counter,
         aaguid=str(data.aaguid),
-        transports=[t for t in transports if isinstance(t, str)][:10],
+        transports=[t for t in TRANSPORTS if isinstance(transports, list) and t in transports],
         rp_id=rp_id,
         discoverable=bool(props.get("rk", stored.get("passkey"))),
         backup_eligible=auth_data.is_backup_eligible(),
@@ -198,6 +222,13 @@ def _check_assertion(server, state, credential, parsed, key_holder):
     return check
 
 
+def _handle_fits(key: Key, handle: bytes, user) -> bool:
+    """The returned user handle is the user's, or the username handle of a key migrated from 0.9.x."""
+    if crypto.constant_time_equals(handle, user_handle(user)):
+        return True
+    return bool(key.legacy_handle) and crypto.constant_time_equals(handle.hex(), key.legacy_handle)
+
+
 def _key_for(user, parsed, rp_id) -> Key | None:
     raw_id = bytes(parsed.raw_id)
     return keys_of(user).filter(credential_hash=crypto.sha256_hex(raw_id), rp_id=rp_id).first()
@@ -211,7 +242,7 @@ def authenticate_complete(request, credential) -> Key:
     if key is None or rp_id != stored.get("rp"):
         raise failed(_("This key is not registered with your account."), "unknown_credential")
     handle = parsed.response.user_handle
-    if handle and not crypto.constant_time_equals(bytes(handle), user_handle(request.user)):
+    if handle and not _handle_fits(key, bytes(handle), request.user):
         raise failed(_("This key belongs to another account."), "unknown_credential")
     holder = {}
     outcome = throttle.attempt(key.pk, _check_assertion(server, stored["state"], credential, parsed, holder), request)
@@ -249,6 +280,11 @@ def passkey_complete(request, credential):
     parsed = _parse("authenticate", credential)
     handle = parsed.response.user_handle
     user = user_for_handle(bytes(handle)) if handle else None
+    if user is None and handle:  # a discoverable credential from 0.9.x returns the username as its handle
+        legacy = Key.objects.filter(
+            type=FACTOR.type, credential_hash=crypto.sha256_hex(bytes(parsed.raw_id)), legacy_handle=bytes(handle).hex()
+        ).first()
+        user = legacy.user if legacy else None
     key = _key_for(user, parsed, rp_id) if user is not None and user.is_active else None
     if key is None or rp_id != stored.get("rp") or key.throttled_until and key.throttled_until > timezone.now():
         raise refused

@@ -2,7 +2,8 @@
 click) and the pages' own JSON endpoints, ``fido2_register`` and ``fido2_authenticate``: POST without a
 ``credential`` begins a ceremony, POST with one completes it."""
 
-from django.shortcuts import render
+from django.conf import settings
+from django.shortcuts import render, resolve_url
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views import View
@@ -33,7 +34,9 @@ class PasskeyLogin(View):
     def get(self, request):
         if not conf.get().PASSKEY_LOGIN:
             return render(request, "multifactor/passkey_login.html", {"disabled": True}, status=404)
-        return render(request, "multifactor/passkey_login.html", {"next": request.GET.get("next", "")})
+        login_url = resolve_url(settings.LOGIN_URL)
+        context = {"next": request.GET.get("next", ""), "login_url": login_url}
+        return render(request, "multifactor/passkey_login.html", context)
 
 
 class Register(ApiView):

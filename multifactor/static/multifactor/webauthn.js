@@ -159,15 +159,30 @@
     },
   };
 
+  var AUTOFILL_REFRESH_MS = 270 * 1000;  // the server keeps a challenge 300 s: ask for a new one before
+  var autofillTimer = null;
+
+  function startAutofill(form) {
+    clearTimeout(autofillTimer);
+    if (!("mfConditional" in form.dataset) || !window.PublicKeyCredential ||
+        !PublicKeyCredential.isConditionalMediationAvailable) return;
+    PublicKeyCredential.isConditionalMediationAvailable().then(function (available) {
+      if (!available) return;
+      run(form, "conditional");
+      autofillTimer = setTimeout(function () { startAutofill(form); }, AUTOFILL_REFRESH_MS);
+    });
+  }
+
   function run(form, mediation) {
     if (!window.PublicKeyCredential || !navigator.credentials) {
       say(form, form.dataset.msgUnsupported, true);
       return;
     }
-    if (!mediation) { busy(form, true); say(form, form.dataset.msgWaiting, false); }
+    if (!mediation) { clearTimeout(autofillTimer); busy(form, true); say(form, form.dataset.msgWaiting, false); }
     ceremonies[form.dataset.mfWebauthn](form, mediation).catch(function (error) {
-      if (mediation && error && error.name === "AbortError") return;  // replaced by a button press
+      if (mediation && error && error.name === "AbortError") return;  // replaced by a button press or a refresh
       say(form, explain(form, error), true);
+      if (!mediation) startAutofill(form);  // a failed button press leaves autofill working
     }).finally(function () { if (!mediation) busy(form, false); });
   }
 
@@ -176,11 +191,6 @@
       event.preventDefault();
       run(form);
     });
-    if ("mfConditional" in form.dataset && window.PublicKeyCredential &&
-        PublicKeyCredential.isConditionalMediationAvailable) {
-      PublicKeyCredential.isConditionalMediationAvailable().then(function (available) {
-        if (available) run(form, "conditional");
-      });
-    }
+    startAutofill(form);
   });
 })();
