@@ -7,6 +7,7 @@ throttling are all answered in that format, never as an HTML page or a 500.
 import datetime
 import json
 
+from django.core.exceptions import RequestDataTooBig
 from django.http import HttpResponse
 from django.middleware.csrf import CsrfViewMiddleware
 from django.utils.decorators import method_decorator
@@ -52,6 +53,10 @@ class ApiView(View):
     def dispatch(self, request, *args, **kwargs):
         if request.method.lower() not in self.http_method_names or not hasattr(self, request.method.lower()):
             return responses.error("method_not_allowed", _("Method not allowed."), 405)
+        try:
+            request.body  # noqa: B018  read it now: the CSRF check's read of a form body would consume the stream
+        except RequestDataTooBig:
+            return responses.error("too_large", _("The request body is too large."), 413)
         if request.method not in ("GET", "HEAD", "OPTIONS"):
             reason = _CsrfCheck(lambda r: None).process_view(request, None, (), {})
             if reason is not None:
@@ -74,7 +79,7 @@ class ApiView(View):
             return {}
         try:
             body = json.loads(request.body)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: "[[[[...]]]]" nested too deep
             raise FlowError("invalid_json", _("The request body is not valid JSON."), 400) from None
         if not isinstance(body, dict):
             raise FlowError("invalid_json", _("The request body must be a JSON object."), 400)
@@ -150,6 +155,7 @@ def verified(request):
     return responses.data({"verified": True, "next": flows.success_url(request)})
 
 
+@method_decorator(csrf_exempt, name="dispatch")  # its own dispatch: a JSON 404 even without a CSRF token
 class NotFound(ApiView):
     """Any other path under the API: a JSON 404 for every method."""
 

@@ -4,6 +4,7 @@ Receivers are connected in ``MultifactorConfig.ready``. The client address is RE
 ``TRUSTED_PROXIES`` says how many reverse proxies append to X-Forwarded-For (SECURITY.md R15).
 """
 
+import ipaddress
 import logging
 
 from django.core.mail import send_mail
@@ -27,15 +28,26 @@ KINDS = {
 NOTIFY = {"key_added", "key_removed", "recovery_code_used", "key_locked"}
 
 
+def _ip(value) -> str | None:
+    """The address in canonical form, or None if it is not one (the column is an inet on PostgreSQL, where a
+    stray value would fail the insert and with it the request)."""
+    try:
+        return str(ipaddress.ip_address(str(value).strip().split("%", 1)[0]))
+    except ValueError:
+        return None
+
+
 def client_ip(request) -> str | None:
+    """REMOTE_ADDR; with ``TRUSTED_PROXIES`` = n, the n-th entry from the end of X-Forwarded-For (the address
+    the outermost trusted proxy saw). None when that is not an IP address."""
     if request is None:
         return None
     proxies = conf.get().TRUSTED_PROXIES
     if proxies:
         forwarded = [p.strip() for p in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if p.strip()]
         if len(forwarded) >= proxies:
-            return forwarded[-proxies][:45]
-    return (request.META.get("REMOTE_ADDR") or None) and request.META["REMOTE_ADDR"][:45]
+            return _ip(forwarded[-proxies])
+    return _ip(request.META.get("REMOTE_ADDR", ""))
 
 
 def record(kind, user, request=None, key=None, **detail):
@@ -49,7 +61,7 @@ def record(kind, user, request=None, key=None, **detail):
         key_id=getattr(key, "pk", None) or detail.pop("key_pk", None),
         key_type=getattr(key, "type", "") or detail.get("type") or "",
         ip=client_ip(request),
-        user_agent=(request.META.get("HTTP_USER_AGENT", "") if request is not None else "")[:300],
+        user_agent=(request.META.get("HTTP_USER_AGENT", "") if request is not None else "").replace("\x00", "")[:300],
         detail=detail,
     )
 

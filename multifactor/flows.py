@@ -122,12 +122,14 @@ def remember_next(request, url: str) -> None:
 
 
 def can_manage(request) -> bool:
-    """A user with no keys may enrol a first one; otherwise a factor verified within REAUTH_WINDOW."""
+    """A user with no keys may enrol a first one; otherwise one of their own keys (or a recovery code) verified
+    within REAUTH_WINDOW. A fallback code does not count: it proves a mailbox, and whoever has the password and
+    the mailbox must not be able to enrol a key of their own (NIST SP 800-63B-4 forbids e-mail authenticators)."""
     if not has_keys(request.user):
         return True
     window = conf.get().REAUTH_WINDOW
     now = time.time()
-    return any(now - v.verified_at <= window for v in active_verifications(request))
+    return any(v.key_id is not None and now - v.verified_at <= window for v in active_verifications(request))
 
 
 def require_manage(request) -> None:

@@ -20,7 +20,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from . import conf, signals
-from .models import Key
+from .models import FALLBACK, Key
 
 
 @dataclasses.dataclass(frozen=True)
@@ -77,12 +77,13 @@ def attempt(pk: int, check: Callable, request=None, pending=False, model=Key) ->
                 model.objects.filter(pk=pk).update(locked_at=now)
     row.refresh_from_db()
     user = row.user
-    signals.verification_failed.send(model, key=row if is_key else None, user=user, request=request, failures=failures)
+    key, type_ = (row, row.type) if is_key else (None, FALLBACK)  # the audit trail names the factor either way
+    signals.verification_failed.send(model, key=key, type=type_, user=user, request=request, failures=failures)
     if locked:
         if is_key and request is not None:
             from . import revocation
 
             revocation.strip_request(request, {row.pk})
-        signals.key_locked.send(model, key=row if is_key else None, user=user, request=request)
+        signals.key_locked.send(model, key=key, type=type_, user=user, request=request)
         return Outcome(False, "locked", key=row)
     return Outcome(False, "invalid", delay, row)

@@ -106,7 +106,7 @@ def send(request) -> list[str]:
     session.save(request.session, state)
     message = _("Your verification code is %(code)s. It is valid for %(minutes)d minutes.") % {
         "code": code,
-        "minutes": s.FALLBACK_TTL // 60,
+        "minutes": max(1, round(s.FALLBACK_TTL / 60)),
     }
     sent = []
     for name in destinations(request.user):
@@ -115,7 +115,7 @@ def send(request) -> list[str]:
                 sent.append(name)
         except Exception:  # one broken transport must not stop the others
             logger.exception("Fallback transport %r failed", name)
-    signals.fallback_sent.send(FallbackCode, user=request.user, request=request, sent_via=sent)
+    signals.fallback_sent.send(FallbackCode, user=request.user, request=request, type=FALLBACK, sent_via=sent)
     return sent
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 
+from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -83,6 +84,9 @@ def regenerate(request) -> list[str]:
             ids.add(code[:ID_LENGTH])
             codes.append(code)
     with transaction.atomic():
+        # Lock the user's row first: with no set yet there is no key row to lock, and two parallel requests
+        # would each create a RECOVERY key (two sets, counted as two factors).
+        list(get_user_model().objects.select_for_update().filter(pk=request.user.pk).values_list("pk"))
         key = Key.objects.select_for_update().filter(user=request.user, type=FACTOR.type).first()
         created = key is None
         if created:
@@ -105,7 +109,9 @@ def regenerate(request) -> list[str]:
 
 def authenticate(request, code) -> Key:
     """Verify the user with one unused recovery code (used up on success)."""
-    key = Key.objects.active().filter(user=request.user, type=FACTOR.type).first()
+    # Confirmed, enabled or not: a locked or disabled set is refused by throttle.attempt with its reason
+    # ("key_locked": make a new set with another key), not as "no recovery codes".
+    key = Key.objects.filter(user=request.user, type=FACTOR.type, confirmed=True).first()
     if key is None:
         raise errors.FlowError("no_key", _("You have no recovery codes."), 400)
     normalised = normalise(code)

@@ -126,6 +126,8 @@ def authenticate(request, code) -> Key:
     """Verify the user with a code from any of their TOTP keys."""
     keys = list(Key.objects.active().filter(user=request.user, type=FACTOR.type).values_list("pk", flat=True))
     if not keys:
+        if Key.objects.filter(user=request.user, type=FACTOR.type, confirmed=True, locked_at__isnull=False).exists():
+            raise flows.throttled_error(throttle.Outcome(False, "locked"))
         raise errors.FlowError("no_key", _("You have no authenticator app set up."), 400)
     normalised = normalise(code)
     if normalised is None:
