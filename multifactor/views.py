@@ -7,7 +7,7 @@ Thin: each view parses the request, calls :mod:`multifactor.flows`, and turns a
 from django.contrib import messages
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.http import Http404, HttpResponseNotAllowed
-from django.shortcuts import redirect
+from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.generic import TemplateView, View
 
@@ -68,6 +68,41 @@ def after_enrolment(request):
         messages.info(request, _("Now save a set of recovery codes, in case you lose your keys."))
         return redirect("multifactor:recovery_start")
     return redirect(flows.success_url(request))
+
+
+class CodeVerifyView(MultifactorView):
+    """A page that verifies the user with a code typed into ``form_class``'s ``field`` (TOTP, recovery and
+    fallback codes): a wrong code is a form error with the flow's status (400, or 429 while throttled)."""
+
+    template_name = ""
+    form_class = None
+    field = ""
+    raise_statuses = ()  # FlowError statuses that become a message and a redirect instead
+
+    def verify(self, request, code):
+        raise NotImplementedError
+
+    def error_redirect(self):
+        return "multifactor:authenticate"
+
+    def page(self, request, form=None, status=200):
+        return render(request, self.template_name, {"form": form or self.form_class()}, status=status)
+
+    def get(self, request):
+        return self.page(request)
+
+    def post(self, request):
+        form = self.form_class(request.POST)
+        if not form.is_valid():
+            return self.page(request, form, status=400)
+        try:
+            self.verify(request, form.cleaned_data[self.field])
+        except FlowError as error:
+            if error.status in self.raise_statuses:
+                raise
+            form.add_error(self.field, str(error.message))
+            return self.page(request, form, status=error.status if error.status in (400, 429) else 400)
+        return flows.finish(request)
 
 
 class Home(MultifactorView, TemplateView):

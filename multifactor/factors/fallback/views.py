@@ -6,9 +6,8 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from ... import conf, flows
-from ...errors import FlowError
-from ...views import MultifactorView
+from ... import conf
+from ...views import CodeVerifyView
 from . import authenticate, destinations, send
 
 
@@ -20,8 +19,14 @@ class CodeForm(forms.Form):
     )
 
 
-class Auth(MultifactorView):
+class Auth(CodeVerifyView):
     template_name = "multifactor/fallback/auth.html"
+    form_class = CodeForm
+    field = "otp"
+    raise_statuses = (403,)  # locked or switched off: a message on the page it redirects to
+
+    def verify(self, request, code):
+        authenticate(request, code)
 
     def error_redirect(self):
         return "multifactor:fallback_auth"
@@ -36,21 +41,11 @@ class Auth(MultifactorView):
         return self.page(request)
 
     def post(self, request):
-        if "send" in request.POST:
-            sent = send(request)
-            if sent:
-                messages.info(request, _("A code was sent via %(names)s.") % {"names": ", ".join(sent)})
-            else:
-                messages.error(request, _("The code could not be sent. Try again later, or contact an administrator."))
-            return redirect("multifactor:fallback_auth")
-        form = CodeForm(request.POST)
-        if form.is_valid():
-            try:
-                authenticate(request, form.cleaned_data["otp"])
-            except FlowError as error:
-                if error.status == 403:
-                    raise
-                form.add_error("otp", str(error.message))
-                return self.page(request, form, status=error.status if error.status in (400, 429) else 400)
-            return flows.finish(request)
-        return self.page(request, form, status=400)
+        if "send" not in request.POST:
+            return super().post(request)
+        sent = send(request)
+        if sent:
+            messages.info(request, _("A code was sent via %(names)s.") % {"names": ", ".join(sent)})
+        else:
+            messages.error(request, _("The code could not be sent. Try again later, or contact an administrator."))
+        return redirect("multifactor:fallback_auth")

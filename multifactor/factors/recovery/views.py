@@ -5,8 +5,7 @@ from django.shortcuts import render
 from django.utils.translation import gettext_lazy as _
 
 from ... import flows
-from ...errors import FlowError
-from ...views import MultifactorView
+from ...views import CodeVerifyView, MultifactorView
 from . import authenticate, regenerate, remaining
 
 
@@ -37,27 +36,10 @@ class Start(MultifactorView):
         return response
 
 
-class Auth(MultifactorView):
+class Auth(CodeVerifyView):
     template_name = "multifactor/RECOVERY/check.html"
+    form_class = CodeForm
+    field = "code"
 
-    def error_redirect(self):
-        return "multifactor:authenticate"
-
-    def get(self, request):
-        return render(request, self.template_name, {"form": CodeForm()})
-
-    def post(self, request):
-        form = CodeForm(request.POST)
-        if form.is_valid():
-            try:
-                authenticate(request, form.cleaned_data["code"])
-            except FlowError as error:
-                form.add_error("code", str(error.message))
-                return render(
-                    request,
-                    self.template_name,
-                    {"form": form},
-                    status=error.status if error.status in (400, 429) else 400,
-                )
-            return flows.finish(request)
-        return render(request, self.template_name, {"form": form}, status=400)
+    def verify(self, request, code):
+        authenticate(request, code)

@@ -6,9 +6,8 @@ from django.shortcuts import render
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext_lazy as _
 
-from ... import flows
 from ...errors import FlowError
-from ...views import MultifactorView, after_enrolment
+from ...views import CodeVerifyView, MultifactorView, after_enrolment
 from . import activate, authenticate, begin, provisioning_uri, qr_svg
 
 
@@ -60,23 +59,10 @@ class Start(MultifactorView):
         return render(request, self.template_name, context, status=status)
 
 
-class Auth(MultifactorView):
+class Auth(CodeVerifyView):
     template_name = "multifactor/TOTP/check.html"
+    form_class = CodeForm
+    field = "answer"
 
-    def error_redirect(self):
-        return "multifactor:authenticate"
-
-    def get(self, request):
-        return render(request, self.template_name, {"form": CodeForm()})
-
-    def post(self, request):
-        form = CodeForm(request.POST)
-        if form.is_valid():
-            try:
-                authenticate(request, form.cleaned_data["answer"])
-            except FlowError as error:
-                form.add_error("answer", str(error.message))
-                status = error.status if error.status in (400, 429) else 400
-                return render(request, self.template_name, {"form": form}, status=status)
-            return flows.finish(request)
-        return render(request, self.template_name, {"form": form}, status=400)
+    def verify(self, request, code):
+        authenticate(request, code)
