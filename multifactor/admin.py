@@ -5,6 +5,7 @@ from django.contrib import admin
 from django.contrib.admin.options import IS_POPUP_VAR
 from django.db import transaction
 from django.db.models import Exists, OuterRef
+from django.utils.inspect import get_func_args
 from django.utils.translation import gettext_lazy as _
 
 from . import audit, revocation, signals
@@ -87,8 +88,16 @@ class MultifactorUserAdmin(admin.ModelAdmin):
     Every hook extends what the other bases return, so it combines with other admin mixins.
     """
 
-    def get_actions(self, request):
-        actions = super().get_actions(request)
+    def get_actions(self, request, action_location=None):
+        # Django 6.1 passes action_location (and looks for that parameter by name); 5.2 and 6.0 do not, and
+        # another mixin further along may not take it yet.
+        parent = super().get_actions
+        if action_location is not None and "action_location" in get_func_args(parent):
+            actions = parent(request, action_location=action_location)
+        else:
+            actions = parent(request)
+        if getattr(action_location, "name", "CHANGE_LIST") != "CHANGE_LIST":
+            return actions  # the reset action belongs on the change list only
         if self.actions is None or IS_POPUP_VAR in request.GET:
             return actions  # the site switched actions off here
         if self.has_change_permission(request):

@@ -24,7 +24,7 @@ def _iso(ts):
     if ts is None:
         return None
     if isinstance(ts, (int, float)):
-        ts = datetime.datetime.fromtimestamp(ts, tz=datetime.UTC)
+        ts = datetime.datetime.fromtimestamp(ts, tz=datetime.timezone.utc)
     return ts.isoformat()
 
 
