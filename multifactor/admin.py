@@ -137,7 +137,7 @@ class EventAdmin(admin.ModelAdmin):
     list_display = ("created_at", "username", "kind", "key_type", "key_id", "ip")
     list_filter = ("kind", "key_type", "created_at")
     search_fields = ("username", "ip", "user_agent")
-    date_hierarchy = "created_at"
+    # No date_hierarchy: on MySQL/MariaDB it needs the server's time-zone tables, which many do not load.
     readonly_fields = [f.name for f in Event._meta.fields]
 
     def has_add_permission(self, request):
