@@ -6,10 +6,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import os
 import struct
 import time
 from importlib import import_module
 
+import pytest
 from django.conf import settings
 from django.test import override_settings
 
@@ -24,6 +26,14 @@ TOTP_NEW = BASE + "totp/new/"
 TOTP_AUTH = BASE + "totp/auth/"
 API = BASE + "api/v1/"
 LOGIN = "/accounts/login/"
+
+# Race tests need a database with real row locks and separate connections per thread: PostgreSQL or MariaDB/MySQL
+# (DATABASE_URL=postgres://... or mysql://...). SQLite serialises writers, so they are skipped there.
+CONCURRENT_DB_SCHEMES = ("postgres", "mysql", "mariadb")
+needs_concurrent_db = pytest.mark.skipif(
+    not os.environ.get("DATABASE_URL", "").startswith(CONCURRENT_DB_SCHEMES),
+    reason="needs PostgreSQL or MariaDB (DATABASE_URL=postgres://... or mysql://...)",
+)
 
 
 def action_url(action, ident):

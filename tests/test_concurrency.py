@@ -1,7 +1,7 @@
 """Races (SECURITY.md R2, R4) on a real database with row locks: run with
-DATABASE_URL=postgres://postgres@127.0.0.1:5432/test. Threads each use their own connection and client."""
+DATABASE_URL=postgres://postgres@127.0.0.1:5432/test or
+mysql://root@127.0.0.1:3306/test (MariaDB). Threads each use their own connection and client."""
 
-import os
 import threading
 import time
 
@@ -9,15 +9,12 @@ import pytest
 from django.db import connections
 
 from tests.conftest import CsrfClient, make_totp
-from tests.mfa_helpers import API, mf_settings, wait_for_fresh_step, wrong_code
+from tests.mfa_helpers import API, mf_settings, needs_concurrent_db, wait_for_fresh_step, wrong_code
 
 pytestmark = [
     pytest.mark.postgres,
     pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(
-        not os.environ.get("DATABASE_URL", "").startswith("postgres"),
-        reason="needs PostgreSQL (DATABASE_URL=postgres://...)",
-    ),
+    needs_concurrent_db,
 ]
 
 THREADS = 20

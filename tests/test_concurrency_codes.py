@@ -1,8 +1,8 @@
 """Races on recovery and fallback codes (SECURITY.md R4, R5, R6) on a real database with row locks: run with
-DATABASE_URL=postgres://postgres@127.0.0.1:5432/test. Each thread has its own connection and client; the
+DATABASE_URL=postgres://postgres@127.0.0.1:5432/test or
+mysql://root@127.0.0.1:3306/test (MariaDB). Each thread has its own connection and client; the
 threads are released together by a barrier."""
 
-import os
 import threading
 import time
 
@@ -13,17 +13,14 @@ from multifactor.models import FallbackCode, Key, RecoveryCode
 from multifactor.session import Verification
 from tests import transports
 from tests.conftest import CsrfClient, make_totp
-from tests.mfa_helpers import API, edit_mfa_state, mf_settings
+from tests.mfa_helpers import API, edit_mfa_state, mf_settings, needs_concurrent_db
 from tests.test_fallback import TWO, last_code, other_code
 from tests.test_recovery import wrong_code
 
 pytestmark = [
     pytest.mark.postgres,
     pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(
-        not os.environ.get("DATABASE_URL", "").startswith("postgres"),
-        reason="needs PostgreSQL (DATABASE_URL=postgres://...)",
-    ),
+    needs_concurrent_db,
 ]
 
 THREADS = 20

@@ -1,7 +1,8 @@
 """Revocation across worker processes (CONTRACT decorator rule 4, SECURITY.md R9), for real: two server
-processes (``python -m tests.serve``) share one database (a SQLite file, or a scratch PostgreSQL database
-when DATABASE_URL is postgres://) and, for the cache-based engines, one Redis. A key disabled through
-process A ends the verifications that process B sees, on B's very next request."""
+processes (``python -m tests.serve``) share one database (a SQLite file, or a scratch PostgreSQL or MariaDB
+database when DATABASE_URL is postgres:// or mysql://) and, for the cache-based engines, one Redis. A key
+disabled through process A ends the verifications that process B sees, on B's very next request; a throttle
+or lock reached through A holds in B."""
 
 import http.cookiejar
 import os
@@ -17,6 +18,8 @@ from pathlib import Path
 
 import pyotp
 import pytest
+
+from tests.mfa_helpers import wrong_code
 
 pytestmark = pytest.mark.slow
 
@@ -38,12 +41,15 @@ ENGINES = {
 def database_env(tmp_path_factory):
     """Environment variables giving the server processes one shared, migrated-on-demand database."""
     url = os.environ.get("DATABASE_URL", "")
+    name = f"mf_multiprocess_{os.getpid()}_{secrets.token_hex(4)}"
+    parts = urllib.parse.urlparse(url)
+    if url.startswith(("mysql", "mariadb")):
+        yield from _mysql_database(parts, name)
+        return
     if not url.startswith("postgres"):
         yield {"SQLITE_NAME": str(tmp_path_factory.mktemp("multiprocess") / "db.sqlite3")}
         return
     psycopg = pytest.importorskip("psycopg")
-    parts = urllib.parse.urlparse(url)
-    name = f"mf_multiprocess_{os.getpid()}_{secrets.token_hex(4)}"
     with psycopg.connect(url, autocommit=True, connect_timeout=TIMEOUT) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     try:
@@ -51,6 +57,29 @@ def database_env(tmp_path_factory):
     finally:
         with psycopg.connect(url, autocommit=True, connect_timeout=TIMEOUT) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _mysql_database(parts, name):
+    pymysql = pytest.importorskip("pymysql")
+
+    def execute(sql):
+        conn = pymysql.connect(
+            host=parts.hostname,
+            port=parts.port or 3306,
+            user=parts.username or "root",
+            password=parts.password or "",
+            connect_timeout=TIMEOUT,
+        )
+        try:
+            conn.cursor().execute(sql)
+        finally:
+            conn.close()
+
+    execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
+    try:
+        yield {"DATABASE_URL": urllib.parse.urlunparse(parts._replace(path="/" + name))}
+    finally:
+        execute(f"DROP DATABASE IF EXISTS `{name}`")
 
 
 def redis_connection():
@@ -75,7 +104,7 @@ def flush_prefix(connection, prefix):
 
 
 def process_env(database_env, engine, redis_prefix):
-    drop = ("DATABASE_URL", "SQLITE_NAME", "MF_REDIS_URL", "MF_REDIS_PREFIX")
+    drop = ("DATABASE_URL", "SQLITE_NAME", "MF_REDIS_URL", "MF_REDIS_PREFIX", "MF_MULTIFACTOR")
     env = {k: v for k, v in os.environ.items() if k not in drop}
     backend, uses_redis = ENGINES[engine]
     env.update(database_env)
@@ -263,4 +292,91 @@ def test_delete_in_process_b_ends_verification_seen_by_a(servers):
 
     status, location, _ = two.request(b, f"/admin/multifactor/delete_factor:{key_1}/", {})
     assert (status, location) == (302, "/admin/multifactor/")
+    assert one.request(a, "/f1/")[:2] == (302, AUTHENTICATE)
+
+
+# -- a throttle or lock reached through one process holds in the other (SECURITY.md R4) --------------------
+
+TOTP_AUTH = "/admin/multifactor/totp/auth/"
+THROTTLE_SMALL = {  # two free failures, then a long delay; never locked
+    "THROTTLE_FREE_FAILURES": 2,
+    "THROTTLE_BASE_DELAY": 300,
+    "THROTTLE_MAX_DELAY": 300,
+    "THROTTLE_MAX_FAILURES": 50,
+}
+LOCK_SMALL = {  # locked at the third failure, before any delay
+    "THROTTLE_FREE_FAILURES": 10,
+    "THROTTLE_BASE_DELAY": 1,
+    "THROTTLE_MAX_DELAY": 1,
+    "THROTTLE_MAX_FAILURES": 3,
+}
+
+
+@pytest.fixture
+def throttle_servers(database_env, tmp_path):
+    """A factory: (env, process A, process B) whose MULTIFACTOR settings include ``overrides`` (passed to the
+    servers as JSON in MF_MULTIFACTOR). Database sessions; the throttle state lives in the key's row."""
+    import json
+
+    started = []
+
+    def start(overrides):
+        env = process_env(database_env, "db", "")
+        env["MF_MULTIFACTOR"] = json.dumps(overrides)
+        pair = [Server(env, tmp_path / f"throttle-{name}-{len(started)}.log") for name in ("a", "b")]
+        started.extend(pair)
+        return env, pair[0], pair[1]
+
+    try:
+        yield start
+    finally:
+        for server in started:
+            server.stop()
+
+
+def signed_in_pair(env, a, b, prefix):
+    """A user with one TOTP key; one browser signed in through A, another through B. (browser A, browser B,
+    pyotp.TOTP)."""
+    seed = pyotp.random_base32()
+    username, password = f"{prefix}_{secrets.token_hex(3)}", "pw-" + secrets.token_hex(8)
+    run_setup(env, username, password, seed)
+    one, two = Browser(), Browser()
+    one.log_in(a, username, password)
+    two.log_in(b, username, password)
+    return one, two, pyotp.TOTP(seed)
+
+
+def test_throttle_reached_through_a_holds_in_b(throttle_servers):
+    env, a, b = throttle_servers(THROTTLE_SMALL)
+    one, two, totp = signed_in_pair(env, a, b, "throttle")
+    # Two free failures, then the third starts a 300 s delay: all refused as wrong codes, through A.
+    for _ in range(3):
+        status, _, body = one.request(a, TOTP_AUTH, {"answer": wrong_code(totp)})
+        assert status == 400, body[:500]
+    status, _, _ = one.request(a, TOTP_AUTH, {"answer": wrong_code(totp)})
+    assert status == 429  # throttled now, in A
+    # Through B, another browser (its own session) with the right code: refused, not even checked.
+    status, _, body = two.request(b, TOTP_AUTH, {"answer": totp.now()})
+    assert status == 429, body[:500]
+    assert b"Too many wrong answers" in body
+    assert two.request(b, "/f1/")[:2] == (302, AUTHENTICATE)
+    # The same browser as A's, through B: refused too.
+    status, _, _ = one.request(b, TOTP_AUTH, {"answer": totp.now()})
+    assert status == 429
+    assert one.request(b, "/f1/")[:2] == (302, AUTHENTICATE)
+
+
+def test_lock_reached_through_a_holds_in_b(throttle_servers):
+    env, a, b = throttle_servers(LOCK_SMALL)
+    one, two, totp = signed_in_pair(env, a, b, "lock")
+    for _ in range(3):  # the third failure locks the key
+        status, _, body = one.request(a, TOTP_AUTH, {"answer": wrong_code(totp)})
+        assert status == 400, body[:500]
+    # The right code through B is refused: the key is locked (disabled) in the shared database.
+    status, location, body = two.request(b, TOTP_AUTH, {"answer": totp.now()})
+    assert status != 302 and status in (400, 403, 429), (status, location, body[:500])
+    assert two.request(b, "/f1/")[:2] == (302, AUTHENTICATE)
+    # The next step's code, through A, is refused as well: locked is not throttled, it does not wear off.
+    status, _, _ = one.request(a, TOTP_AUTH, {"answer": totp.at(time.time() + 30)})
+    assert status != 302
     assert one.request(a, "/f1/")[:2] == (302, AUTHENTICATE)

@@ -1,5 +1,6 @@
 """WebAuthn races (SECURITY.md R4, R7) on PostgreSQL with real row locks: run with
-DATABASE_URL=postgres://postgres@127.0.0.1:5432/test. Threads each use their own client and database
+DATABASE_URL=postgres://postgres@127.0.0.1:5432/test or
+mysql://root@127.0.0.1:3306/test (MariaDB). Threads each use their own client and database
 connection, released together by a barrier.
 
 The challenge state is single-use. Parallel requests that share one session cookie all read the session
@@ -7,7 +8,6 @@ before any of them writes it back, so "pop it from the session" alone lets each 
 answer; with a counter-less authenticator (synced passkeys report 0) nothing else would stop the replay.
 """
 
-import os
 import threading
 import time
 
@@ -16,16 +16,13 @@ from django.db import connections
 
 from multifactor.models import Key
 from tests.conftest import CsrfClient
-from tests.mfa_helpers import API, data, mf_settings
+from tests.mfa_helpers import API, data, mf_settings, needs_concurrent_db
 from tests.softauthn import SoftAuthenticator
 
 pytestmark = [
     pytest.mark.postgres,
     pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(
-        not os.environ.get("DATABASE_URL", "").startswith("postgres"),
-        reason="needs PostgreSQL (DATABASE_URL=postgres://...)",
-    ),
+    needs_concurrent_db,
 ]
 
 THREADS = 10
