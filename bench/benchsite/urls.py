@@ -1,0 +1,44 @@
+"""Three views per library (undecorated, ``login_required``, the library's protection) and its MFA pages."""
+
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_required
+from django.http import HttpResponse
+from django.urls import include, path
+
+from .settings import LIB
+
+
+def plain(request):
+    return HttpResponse(b"plain ok")
+
+
+def signed_in(request):
+    return HttpResponse(b"login ok")
+
+
+def protected(request):
+    return HttpResponse(b"protected ok")
+
+
+urlpatterns = [
+    path("plain/", plain, name="plain"),
+    path("login/", login_required(signed_in), name="login_required"),
+    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+]
+
+if LIB in ("ours", "mf095"):
+    from multifactor.decorators import multifactor_protected
+
+    urlpatterns += [
+        path("protected/", login_required(multifactor_protected(factors=1)(protected)), name="protected"),
+        path("admin/multifactor/", include("multifactor.urls")),
+    ]
+else:
+    from django_otp.decorators import otp_required
+    from django_otp.views import LoginView as OtpLoginView
+
+    urlpatterns += [
+        # otp_required redirects anonymous and unverified users alike; login_required first, as for the others.
+        path("protected/", login_required(otp_required(protected)), name="protected"),
+        path("otp/login/", OtpLoginView.as_view(), name="otp_login"),
+    ]
