@@ -99,8 +99,9 @@ def still_valid(request, state: MfaState) -> MfaState | None:
         fixed = validate(request.user, state)
         fixed.revision = revision
         return fixed
+    before = list(state.verifications)  # validate() edits the state in place
     fixed = validate(request.user, state)
-    return fixed if fixed.verifications != state.verifications else None
+    return fixed if fixed.verifications != before else None
 
 
 def validate(user, state: MfaState) -> MfaState:

@@ -8,11 +8,13 @@ import hmac
 import json
 import os
 import struct
+import threading
 import time
 from importlib import import_module
 
 import pytest
 from django.conf import settings
+from django.db import connections
 from django.test import override_settings
 
 from multifactor import session as mf_session
@@ -134,3 +136,37 @@ def age_verifications(client, seconds: float) -> None:
         ]
 
     edit_mfa_state(client, change)
+
+
+# -- races (PostgreSQL / MariaDB tests) ---------------------------------------------------------------------
+
+
+def race(clients, work):
+    """Run ``work(client) -> [results]`` in one thread per client, released together; all results."""
+    barrier = threading.Barrier(len(clients), timeout=30)
+    results, errors = [], []
+    lock = threading.Lock()
+
+    def target(client):
+        try:
+            barrier.wait()
+            got = work(client)
+            with lock:
+                results.extend(got)
+        except BaseException as error:  # reported below; a thread must not die silently
+            with lock:
+                errors.append(error)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=target, args=(c,)) for c in clients]
+    started = time.monotonic()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    elapsed = time.monotonic() - started
+    assert not any(t.is_alive() for t in threads), "a thread hung"
+    assert not errors, errors
+    connections.close_all()
+    return results, elapsed

@@ -2,14 +2,10 @@
 DATABASE_URL=postgres://postgres@127.0.0.1:5432/test or
 mysql://root@127.0.0.1:3306/test (MariaDB). Threads each use their own connection and client."""
 
-import threading
-import time
-
 import pytest
-from django.db import connections
 
 from tests.conftest import CsrfClient, make_totp
-from tests.mfa_helpers import API, mf_settings, needs_concurrent_db, wait_for_fresh_step, wrong_code
+from tests.mfa_helpers import API, mf_settings, needs_concurrent_db, race, wait_for_fresh_step, wrong_code
 
 pytestmark = [
     pytest.mark.postgres,
@@ -28,32 +24,7 @@ def run_in_threads(user, n, work):
         client = CsrfClient()
         client.force_login(user)
         clients.append(client)
-    barrier = threading.Barrier(n, timeout=30)
-    results, errors = [], []
-    lock = threading.Lock()
-
-    def target(client):
-        try:
-            barrier.wait()
-            got = work(client)
-            with lock:
-                results.extend(got)
-        except BaseException as error:  # reported below; a thread must not die silently
-            with lock:
-                errors.append(error)
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=target, args=(c,)) for c in clients]
-    started = time.monotonic()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=120)
-    elapsed = time.monotonic() - started
-    assert not any(t.is_alive() for t in threads), "a thread hung"
-    assert not errors, errors
-    return results, elapsed
+    return race(clients, work)
 
 
 def outcome(response):

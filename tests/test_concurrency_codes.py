@@ -3,17 +3,15 @@ DATABASE_URL=postgres://postgres@127.0.0.1:5432/test or
 mysql://root@127.0.0.1:3306/test (MariaDB). Each thread has its own connection and client; the
 threads are released together by a barrier."""
 
-import threading
 import time
 
 import pytest
-from django.db import connections
 
 from multifactor.models import FallbackCode, Key, RecoveryCode
 from multifactor.session import Verification
 from tests import transports
 from tests.conftest import CsrfClient, make_totp
-from tests.mfa_helpers import API, edit_mfa_state, mf_settings, needs_concurrent_db
+from tests.mfa_helpers import API, edit_mfa_state, mf_settings, needs_concurrent_db, race
 from tests.test_fallback import TWO, last_code, other_code
 from tests.test_recovery import wrong_code
 
@@ -49,36 +47,6 @@ def sharing_session(client):
     twin = CsrfClient()
     twin.cookies["sessionid"] = client.cookies["sessionid"].value
     return twin
-
-
-def race(clients, work):
-    """Run ``work(client) -> [results]`` in one thread per client, released together; all results."""
-    barrier = threading.Barrier(len(clients), timeout=30)
-    results, errors = [], []
-    lock = threading.Lock()
-
-    def target(client):
-        try:
-            barrier.wait()
-            got = work(client)
-            with lock:
-                results.extend(got)
-        except BaseException as error:  # reported below; a thread must not die silently
-            with lock:
-                errors.append(error)
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=target, args=(c,)) for c in clients]
-    started = time.monotonic()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=120)
-    elapsed = time.monotonic() - started
-    assert not any(t.is_alive() for t in threads), "a thread hung"
-    assert not errors, errors
-    return results, elapsed
 
 
 def outcome(response):

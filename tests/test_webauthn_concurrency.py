@@ -8,15 +8,12 @@ before any of them writes it back, so "pop it from the session" alone lets each 
 answer; with a counter-less authenticator (synced passkeys report 0) nothing else would stop the replay.
 """
 
-import threading
-import time
-
 import pytest
 from django.db import connections
 
 from multifactor.models import Key
 from tests.conftest import CsrfClient
-from tests.mfa_helpers import API, data, mf_settings, needs_concurrent_db
+from tests.mfa_helpers import API, data, mf_settings, needs_concurrent_db, race
 from tests.softauthn import SoftAuthenticator
 
 pytestmark = [
@@ -72,33 +69,7 @@ def outcome(response):
 
 def run_in_threads(clients, work):
     """Each client runs ``work(client)`` in its own thread, all released at once; returns the outcomes."""
-    barrier = threading.Barrier(len(clients), timeout=30)
-    results, errors = [], []
-    lock = threading.Lock()
-
-    def target(client):
-        try:
-            barrier.wait()
-            got = work(client)
-            with lock:
-                results.append(got)
-        except BaseException as error:  # reported below; a thread must not die silently
-            with lock:
-                errors.append(error)
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=target, args=(c,)) for c in clients]
-    started = time.monotonic()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=120)
-    elapsed = time.monotonic() - started
-    assert not any(t.is_alive() for t in threads), "a thread hung"
-    assert not errors, errors
-    connections.close_all()
-    return results, elapsed
+    return race(clients, lambda client: [work(client)])
 
 
 @pytest.mark.parametrize("counter_step", [0, 1], ids=["no counter", "counter"])
