@@ -39,7 +39,13 @@ BENCH = venvs.BENCH
 WORK = BENCH / ".work"
 RESULTS = BENCH / "results"
 LABELS = {"ours": "this tree", "mf095": "django-multifactor 0.9.5", "otp": "django-otp 1.7.5"}
-ENGINE_LABELS = {"db": "db", "signed_cookies": "signed_cookies", "signed_cookies_locmem": "signed_cookies (locmem)"}
+ENGINE_LABELS = {
+    "db": "db",
+    "signed_cookies": "signed_cookies",
+    "signed_cookies_file": "signed_cookies (file cache)",
+    "signed_cookies_locmem": "signed_cookies (locmem)",
+}
+OURS_ONLY = ("signed_cookies_file", "signed_cookies_locmem")  # caches for this tree's revision tokens
 TARGET_RATIO, TARGET_SERVER = 1.05, 0.95
 
 
@@ -86,7 +92,7 @@ def venv_env(lib: str, prefix: str) -> dict:
 
 def run_inproc(lib: str, args, prefix: str) -> dict:
     out = WORK / f"inproc-{lib}.json"
-    engines = [e for e in args.engines if lib == "ours" or e != "signed_cookies_locmem"]
+    engines = [e for e in args.engines if lib == "ours" or e not in OURS_ONLY]
     command = [
         str(venvs.python_of(lib)),
         str(BENCH / "inproc.py"),
@@ -123,7 +129,7 @@ def run_diagnose(prefix: str) -> str:
 
 def run_verify(args, prefix: str) -> dict:
     out = WORK / "verify.json"
-    engines = [e for e in args.engines if e != "signed_cookies_locmem"]
+    engines = [e for e in args.engines if e not in OURS_ONLY]
     command = [
         str(venvs.python_of("ours")),
         str(BENCH / "verify.py"),
@@ -363,14 +369,14 @@ def main(argv=None):
         help="parts to run, comma separated: inproc, server, verify, and diagnose (not run by default)",
     )
     parser.add_argument("--libs", default="ours,mf095,otp")
-    parser.add_argument("--engines", default="db,signed_cookies,signed_cookies_locmem")
+    parser.add_argument("--engines", default="db,signed_cookies,signed_cookies_file,signed_cookies_locmem")
     parser.add_argument("--reps", type=int, default=7)
     parser.add_argument("--requests", type=int, default=1500, help="per view per repetition")
     parser.add_argument("--batch", type=int, default=100)
     parser.add_argument("--server-seconds", type=float, default=10, help="per view, split into rounds")
     parser.add_argument("--server-rounds", type=int, default=10)
     parser.add_argument("--server-warmup", type=float, default=2)
-    parser.add_argument("--server-engines", default="db,signed_cookies")
+    parser.add_argument("--server-engines", default="db,signed_cookies,signed_cookies_file")
     parser.add_argument("--connections", type=int, default=4)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--workers", type=int, default=2)

@@ -2,7 +2,8 @@
 
 from django.conf import settings
 from django.core import checks
-from django.urls import NoReverseMatch, Resolver404, get_resolver, reverse
+from django.urls import NoReverseMatch, Resolver404, ResolverMatch, URLResolver, get_resolver, reverse
+from django.utils.module_loading import import_string
 
 from . import conf, revocation
 
@@ -88,3 +89,84 @@ def check_urls(app_configs=None, **kwargs):
             )
         ]
     return []
+
+
+REQUIRE = "MULTIFACTOR['REQUIRE']"
+
+
+@checks.register()
+def check_require(app_configs=None, **kwargs):
+    """What the enforcement middleware would only find at request time: a predicate that does not import
+    (every request of a signed-in user would crash) and a ``grace_until`` it cannot parse (silently no grace)."""
+    rules = conf.get().REQUIRE  # None when unset, or when invalid (then E001 says so)
+    if not rules:
+        return []
+    found = []
+    predicate = rules.get("predicate")
+    if predicate:
+        try:
+            target = import_string(predicate)
+        except (ImportError, AttributeError) as exc:
+            problem = f"cannot be imported ({exc})"
+        else:
+            problem = None if callable(target) else f"names a {type(target).__name__}, not a callable"
+        if problem:
+            found.append(
+                checks.Error(
+                    f"{REQUIRE}['predicate'] {predicate!r} {problem}.",
+                    hint="Give the dotted path of a function fn(user) -> bool, e.g. 'myapp.mfa.must_use'.",
+                    id="multifactor.E004",
+                )
+            )
+    until = rules.get("grace_until")
+    if until:
+        from .middleware import grace_deadline  # the middleware's own parsing: check and runtime agree
+
+        if grace_deadline(None, {"grace_until": until}) is None:
+            found.append(
+                checks.Error(
+                    f"{REQUIRE}['grace_until'] {until!r} is not a valid date or datetime: "
+                    "the middleware would grant no grace period at all.",
+                    hint='Use a date "YYYY-MM-DD" (grace lasts until the end of that day), an ISO 8601 datetime '
+                    'such as "2027-01-31T12:00:00+00:00" (without an offset: the current time zone), or a '
+                    "datetime.date / datetime.datetime.",
+                    id="multifactor.E005",
+                )
+            )
+    return found
+
+
+def _view_names(patterns, namespaces=()):
+    """Every ``ResolverMatch.view_name`` the URLconf can produce, which is what the middleware compares the
+    ``exempt`` entries with: instance namespaces plus the URL name (or, for an unnamed pattern, the view's
+    dotted path), whatever arguments the pattern takes."""
+    for pattern in patterns:
+        if isinstance(pattern, URLResolver):
+            inner = (*namespaces, pattern.namespace) if pattern.namespace else namespaces
+            yield from _view_names(pattern.url_patterns, inner)
+        else:
+            yield ResolverMatch(pattern.callback, (), {}, pattern.name, namespaces=list(namespaces)).view_name
+
+
+@checks.register(checks.Tags.urls)
+def check_require_exempt(app_configs=None, **kwargs):
+    """An ``exempt`` entry is a path prefix when it starts with "/", else a view name; a name that no URL
+    carries exempts nothing (users are challenged there). A warning: a per-request ``request.urlconf`` may
+    know names the site's URLconf does not."""
+    rules = conf.get().REQUIRE
+    names = [e for e in (rules or {}).get("exempt") or () if not e.startswith("/")]
+    if not names:
+        return []
+    known = set(_view_names(get_resolver().url_patterns))
+    unknown = [name for name in names if name not in known]
+    if not unknown:
+        return []
+    return [
+        checks.Warning(
+            f"{REQUIRE}['exempt'] lists {', '.join(map(repr, unknown))}, which no URL pattern is named: "
+            "the middleware exempts nothing for it.",
+            hint='Give URL names as used with reverse(), with their instance namespace ("api:health"), '
+            'or a path prefix starting with "/" ("/healthz").',
+            id="multifactor.W005",
+        )
+    ]

@@ -50,8 +50,7 @@ def record_verification(request, key: Key | None, type_: str, uv: bool = False) 
     ]
     old_key = request.session.session_key
     request.session.cycle_key()
-    revocation.forget_session(old_key)
-    revocation.register(request, mfa)
+    revocation.register(request, mfa, previous_key=old_key)
     session.save(request.session, mfa)
     signals.key_used.send(Key, key=key, type=type_, user=request.user, request=request)
 

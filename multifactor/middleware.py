@@ -71,11 +71,18 @@ def grace_deadline(user, rules: dict) -> datetime.datetime | None:
         if isinstance(parsed, datetime.date) and not isinstance(parsed, datetime.datetime):
             parsed = datetime.datetime.combine(parsed, datetime.time.max)
         if parsed is not None:
-            candidates.append(parsed if timezone.is_aware(parsed) else timezone.make_aware(parsed))
+            candidates.append(_like_now(parsed))
     joined = getattr(user, "date_joined", None)
     if rules.get("grace_period") and joined:
-        candidates.append(joined + datetime.timedelta(seconds=rules["grace_period"]))
+        candidates.append(_like_now(joined) + datetime.timedelta(seconds=rules["grace_period"]))
     return max(candidates) if candidates else None
+
+
+def _like_now(moment: datetime.datetime) -> datetime.datetime:
+    """Aware under USE_TZ, naive local time otherwise, so that it compares with ``timezone.now()``."""
+    if settings.USE_TZ:
+        return moment if timezone.is_aware(moment) else timezone.make_aware(moment)
+    return timezone.make_naive(moment) if timezone.is_aware(moment) else moment
 
 
 class MultifactorEnforcementMiddleware:
@@ -142,7 +149,7 @@ class MultifactorEnforcementMiddleware:
         messages.warning(
             request,
             _("You must set up multi-factor authentication before %(deadline)s.")
-            % {"deadline": date_format(timezone.localtime(deadline), "DATETIME_FORMAT")},
+            % {"deadline": date_format(timezone.template_localtime(deadline), "DATETIME_FORMAT")},
         )
         state.advertised = True
         session.save(request.session, state)

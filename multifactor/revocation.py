@@ -18,6 +18,7 @@ Protected requests must not pay a query for this, so the work happens when a key
 from __future__ import annotations
 
 import secrets
+import weakref
 from importlib import import_module
 
 from django.conf import settings
@@ -27,6 +28,7 @@ from django.contrib.sessions.backends.signed_cookies import (
 from django.core.cache import caches
 from django.core.cache.backends.dummy import DummyCache
 from django.core.cache.backends.locmem import LocMemCache
+from django.core.cache.backends.redis import RedisCache
 from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -66,12 +68,53 @@ def _revision_key(user_pk) -> str:
     return f"multifactor:rev:{user_pk}"
 
 
+# Per cache object (Django keeps one per thread and alias): how to read a token from it.
+_readers: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _reader(shared):
+    """A function reading a revision token from ``shared``, as a string or None.
+
+    Django's RedisCache builds a new client object on every call and sends reads to a random replica, which
+    may lag behind the revocation just written to the primary. For it the token is read through one client
+    of the primary kept per cache object; any other cache is asked through the cache API (it must show a
+    write to every later read).
+    """
+    read = _readers.get(shared)
+    if read is None:
+        if type(shared) is RedisCache:
+            client = shared._cache.get_client(write=True)
+            key_func, prefix, version = shared.key_func, shared.key_prefix, shared.version
+
+            def read(name):
+                raw = client.get(key_func(name, prefix, version))
+                return None if raw is None else raw.decode()
+
+        else:
+
+            def read(name):
+                value = shared.get(name)
+                return None if value is None else str(value)
+
+        _readers[shared] = read
+    return read
+
+
+def read_revision(user_pk) -> str | None:
+    return _reader(cache())(_revision_key(user_pk))
+
+
+def _new_token() -> int:
+    # An int: Django's Redis serializer (and django-redis's) stores ints as plain digits, so a read needs
+    # no unpickling.
+    return secrets.randbits(62)
+
+
 def current_revision(user_pk) -> str:
-    key = _revision_key(user_pk)
-    token = cache().get(key)
+    token = read_revision(user_pk)
     if token is None:
-        cache().add(key, secrets.token_hex(8), timeout=None)
-        token = cache().get(key)
+        cache().add(_revision_key(user_pk), _new_token(), timeout=None)
+        token = read_revision(user_pk)
     return token
 
 
@@ -93,7 +136,7 @@ def still_valid(request, state: MfaState) -> MfaState | None:
         register(request, fixed)
         return fixed
     if current == "revision":
-        if cache().get(_revision_key(request.user.pk)) == state.revision and state.revision:
+        if state.revision and read_revision(request.user.pk) == state.revision:
             return None
         revision = current_revision(request.user.pk)  # read before the database: a revocation racing us wins
         fixed = validate(request.user, state)
@@ -129,8 +172,13 @@ def validate(user, state: MfaState) -> MfaState:
 # -- recording verifications -----------------------------------------------------------------------------
 
 
-def register(request, state: MfaState) -> None:
-    """Record the session's verifications so a revocation can find it (called when one is added)."""
+def register(request, state: MfaState, previous_key: str | None = None) -> None:
+    """Record the session's verifications so a revocation can find it (called when one is added).
+
+    ``previous_key`` is the session key before a ``cycle_key()``; its rows go. One transaction, two
+    statements: the rows of the previous, indexed and current keys and the user's stale rows are deleted
+    together, then the current ones inserted.
+    """
     from .models import SessionVerification
 
     current = mode()
@@ -144,20 +192,22 @@ def register(request, state: MfaState) -> None:
         session.save()
     key = session.session_key
     stale_before = timezone.now() - timezone.timedelta(seconds=settings.SESSION_COOKIE_AGE)
-    SessionVerification.objects.filter(user=request.user, created_at__lt=stale_before).delete()
-    if state.indexed_as and state.indexed_as != key:
-        SessionVerification.objects.filter(session_key=state.indexed_as).delete()
-    SessionVerification.objects.filter(session_key=key).delete()
-    SessionVerification.objects.bulk_create(
-        SessionVerification(session_key=key, user=request.user, key_id=v.key_id) for v in state.verifications
-    )
+    keys = sorted({k for k in (previous_key, state.indexed_as, key) if k})
+    with transaction.atomic():
+        SessionVerification.objects.filter(
+            Q(session_key__in=keys) | Q(user=request.user, created_at__lt=stale_before)
+        ).delete()
+        SessionVerification.objects.bulk_create(
+            SessionVerification(session_key=key, user=request.user, key_id=v.key_id) for v in state.verifications
+        )
     state.indexed_as = key
 
 
 def forget_session(session_key) -> None:
+    """Drop a session's index rows (on logout); only server-side sessions have any."""
     from .models import SessionVerification
 
-    if session_key:
+    if session_key and mode() == "index":
         SessionVerification.objects.filter(session_key=session_key).delete()
 
 
@@ -213,7 +263,7 @@ def _revoke(pairs, everything=False) -> None:
         if not everything and not Key.objects.active().filter(user_id=user_pk).exists():
             dead.add(None)  # a fallback code only stands in for keys the user still has
         if mode() != "index":
-            cache().set(_revision_key(user_pk), secrets.token_hex(8), timeout=None)
+            cache().set(_revision_key(user_pk), _new_token(), timeout=None)
             continue
         rows = SessionVerification.objects.filter(user_id=user_pk)
         if not everything:

@@ -1,6 +1,7 @@
 """``manage.py check``: misconfiguration is reported at start-up (ids ``multifactor.*``), never by a crash at
 request time."""
 
+import datetime
 import types
 
 import pytest
@@ -284,3 +285,85 @@ def test_mfa_pages_not_included_is_a_warning():
     conf = urlconf(path("", include(views.urlpatterns)))
     with override_settings(ROOT_URLCONF=conf):
         assert ids(multifactor_issues()) == ["multifactor.W004"]
+
+
+# -- MULTIFACTOR["REQUIRE"]: what the enforcement middleware would only find at request time -------------
+
+
+@pytest.mark.parametrize("predicate", ["tests.views.no_such_function", "no_such_module.must_use", "nodots"])
+def test_require_predicate_that_does_not_import_is_an_error(settings, predicate):
+    with with_multifactor(settings, REQUIRE={"staff": True, "predicate": predicate}):
+        (issue,) = multifactor_issues()
+        with pytest.raises(SystemCheckError, match=r"multifactor\.E004"):
+            call_command("check")
+    assert isinstance(issue, Error) and issue.id == "multifactor.E004"
+    assert repr(predicate) in issue.msg and "cannot be imported" in issue.msg and issue.hint
+
+
+def test_require_predicate_that_is_not_callable_is_an_error(settings):
+    with with_multifactor(settings, REQUIRE={"predicate": "tests.views.urlpatterns"}):
+        (issue,) = multifactor_issues()
+    assert issue.id == "multifactor.E004" and "'tests.views.urlpatterns'" in issue.msg and "not a callable" in issue.msg
+
+
+def test_require_callable_predicate_is_fine(settings):
+    with with_multifactor(settings, REQUIRE={"predicate": "tests.views.only_named"}):
+        assert multifactor_issues() == []
+
+
+@pytest.mark.parametrize("until", ["soon", "2099-02-30", "31/01/2099", "2099-01-31T25:00", ["2099-01-31"]])
+def test_require_grace_until_the_middleware_cannot_parse_is_an_error(settings, until):
+    with with_multifactor(settings, REQUIRE={"staff": True, "grace_until": until}):
+        (issue,) = multifactor_issues()
+    assert isinstance(issue, Error) and issue.id == "multifactor.E005"
+    assert repr(until) in issue.msg and "YYYY-MM-DD" in issue.hint
+
+
+@pytest.mark.parametrize(
+    "until",
+    [
+        "2099-01-31",
+        "2001-01-01",  # past: the grace is over, not a mistake
+        "2099-01-31T12:00:00+00:00",
+        "2099-01-31 12:00",
+        "2099-01-31T12:00:00Z",
+        datetime.date(2099, 1, 31),
+        datetime.datetime(2099, 1, 31, 12, tzinfo=datetime.timezone.utc),
+        None,
+    ],
+)
+def test_require_grace_until_the_middleware_parses_is_fine(settings, until):
+    with with_multifactor(settings, REQUIRE={"staff": True, "grace_until": until}):
+        assert multifactor_issues() == []
+
+
+@pytest.mark.parametrize("entry", ["pain", "admin:nope", "nope:plain", "healthz/", "multifactor"])
+def test_require_exempt_name_no_url_carries_is_a_warning(settings, entry):
+    with with_multifactor(settings, REQUIRE={"staff": True, "exempt": ["plain", "/healthz", entry]}):
+        (issue,) = multifactor_issues()
+        call_command("check")  # a warning does not stop the site
+    assert isinstance(issue, Warning) and issue.id == "multifactor.W005"
+    assert repr(entry) in issue.msg and "'plain'" not in issue.msg and "/healthz" not in issue.msg
+
+
+def test_require_exempt_names_and_prefixes_the_middleware_matches_are_fine(settings):
+    exempt = [
+        "plain",
+        "admin:login",
+        "multifactor:rename",  # takes arguments: reverse() without them would fail, the middleware still matches
+        "tests.views.ok",  # an unnamed pattern's view_name is the view's dotted path
+        "/healthz",
+        "/no/such/prefix/",  # prefixes are not checked
+    ]
+    with with_multifactor(settings, REQUIRE={"staff": True, "exempt": exempt}):
+        assert multifactor_issues() == []
+
+
+def test_require_exempt_names_use_the_instance_namespace(settings):
+    """reverse("app:plain") finds the app namespace, but the middleware compares view_name ("inst:plain")."""
+    conf = urlconf(the_mfa_pages(), path("x/", include((views.urlpatterns, "app"), namespace="inst")))
+    with override_settings(ROOT_URLCONF=conf):
+        with with_multifactor(settings, REQUIRE={"exempt": ["app:plain"]}):
+            assert ids(multifactor_issues()) == ["multifactor.W005"]
+        with with_multifactor(settings, REQUIRE={"exempt": ["inst:plain"]}):
+            assert multifactor_issues() == []

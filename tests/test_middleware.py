@@ -197,6 +197,19 @@ def test_after_grace_until_or_with_a_bad_date_users_are_sent_to_enrol(require, s
     assert signed_in(staff).get("/page/")["Location"] == ADD
 
 
+@pytest.mark.parametrize("until", ["2099-01-31", "2099-01-31T12:00:00+00:00"])
+def test_grace_works_without_time_zone_support(require, staff, settings, until):
+    settings.USE_TZ = False
+    require(staff=True, grace_until=until, grace_period=86400)
+    client = signed_in(staff)
+    assert client.get("/page/").status_code == 200
+    (message,) = messages_of(client)
+    assert "2099" in message["message"]
+    require(staff=True, grace_until="2001-01-01", grace_period=86400)
+    User.objects.filter(pk=staff.pk).update(date_joined=datetime.datetime.now() - datetime.timedelta(days=2))
+    assert signed_in(staff).get("/page/")["Location"] == ADD
+
+
 def test_grace_period_from_date_joined(require, staff):
     require(staff=True, grace_period=7 * 86400)
     joined = timezone.now() - datetime.timedelta(days=2)

@@ -27,10 +27,11 @@ ROOT = Path(__file__).resolve().parent.parent
 HOST = "127.0.0.1"
 TIMEOUT = 15  # seconds, for any one step (a request, a server start)
 REDIS_URL = os.environ.get("MULTIFACTOR_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
-ENGINES = {
-    "db": ("django.contrib.sessions.backends.db", False),
-    "cache+redis": ("django.contrib.sessions.backends.cache", True),
-    "signed_cookies+redis": ("django.contrib.sessions.backends.signed_cookies", True),
+ENGINES = {  # session engine, shared cache (None: locmem, each process its own)
+    "db": ("django.contrib.sessions.backends.db", None),
+    "cache+redis": ("django.contrib.sessions.backends.cache", "redis"),
+    "signed_cookies+redis": ("django.contrib.sessions.backends.signed_cookies", "redis"),
+    "signed_cookies+file": ("django.contrib.sessions.backends.signed_cookies", "file"),  # one host
 }
 
 
@@ -103,15 +104,17 @@ def flush_prefix(connection, prefix):
 # -- the server processes ----------------------------------------------------------------------------------
 
 
-def process_env(database_env, engine, redis_prefix):
-    drop = ("DATABASE_URL", "SQLITE_NAME", "MF_REDIS_URL", "MF_REDIS_PREFIX", "MF_MULTIFACTOR")
+def process_env(database_env, engine, redis_prefix, file_cache=None):
+    drop = ("DATABASE_URL", "SQLITE_NAME", "MF_REDIS_URL", "MF_REDIS_PREFIX", "MF_FILE_CACHE", "MF_MULTIFACTOR")
     env = {k: v for k, v in os.environ.items() if k not in drop}
-    backend, uses_redis = ENGINES[engine]
+    backend, shared = ENGINES[engine]
     env.update(database_env)
     env["DJANGO_SETTINGS_MODULE"] = "tests.multiprocess_settings"
     env["MF_SESSION_ENGINE"] = backend
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
-    if uses_redis:
+    if shared == "file":
+        env["MF_FILE_CACHE"] = str(file_cache)
+    if shared == "redis":
         env["MF_REDIS_URL"] = REDIS_URL
         env["MF_REDIS_PREFIX"] = redis_prefix  # keys of their own: suites running at once do not meet
     return env
@@ -176,9 +179,9 @@ class Server:
 def servers(request, database_env, tmp_path):
     """(env, process A, process B) for one session engine."""
     engine = request.param
-    redis = redis_connection() if ENGINES[engine][1] else None
+    redis = redis_connection() if ENGINES[engine][1] == "redis" else None
     prefix = f"mftest-{secrets.token_hex(8)}"
-    env = process_env(database_env, engine, prefix)
+    env = process_env(database_env, engine, prefix, tmp_path / "cache")
     started = []
     try:
         for name in ("a", "b"):

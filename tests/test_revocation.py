@@ -7,6 +7,7 @@ import uuid
 
 import pytest
 
+from multifactor import revocation
 from multifactor.models import FALLBACK, Key
 from multifactor.session import Verification
 from tests.conftest import CsrfClient, make_totp, verify_totp
@@ -22,6 +23,7 @@ ENGINES = {
     "cache+redis": ("django.contrib.sessions.backends.cache", "redis"),
     "signed_cookies+redis": (SIGNED, "redis"),
     "signed_cookies+locmem": (SIGNED, "locmem"),
+    "signed_cookies+file": (SIGNED, "file"),  # one host's processes share a FileBasedCache directory
 }
 REDIS_URL = os.environ.get("MULTIFACTOR_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
@@ -47,7 +49,7 @@ def flush_prefix(connection, prefix):
 
 
 @pytest.fixture(params=list(ENGINES))
-def engine(request, settings):
+def engine(request, settings, tmp_path):
     backend, cache = ENGINES[request.param]
     connection = prefix = None
     if cache == "redis":
@@ -59,6 +61,10 @@ def engine(request, settings):
                 "LOCATION": REDIS_URL,
                 "KEY_PREFIX": prefix,
             }
+        }
+    elif cache == "file":
+        settings.CACHES = {
+            "default": {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache", "LOCATION": str(tmp_path)}
         }
     else:
         settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
@@ -257,3 +263,39 @@ def test_verification_after_reenabling_counts(engine, user):
     two = verified_client(user, totp1, k1)
     assert two.get("/f1/").content == b"ok"
     assert one.get("/f1/").content == b"ok"
+
+
+# -- the revision token is read where it was written --------------------------------------------------------
+
+
+def test_signed_cookies_token_read_from_the_primary_not_a_lagging_replica(settings, user):
+    """Django's RedisCache sends reads to a replica; a replica that has not yet seen the revocation would
+    still hold the token the session carries. The token must come from the primary (SECURITY.md R9)."""
+    primary = redis_connection()
+    replica_url = REDIS_URL.rsplit("/", 1)[0] + "/14"
+    replica = pytest.importorskip("redis").Redis.from_url(replica_url)
+    prefix = f"mftest-{uuid.uuid4().hex}"
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": [REDIS_URL, replica_url],  # the first is the primary, the others replicas
+            "KEY_PREFIX": prefix,
+        }
+    }
+    settings.SESSION_ENGINE = SIGNED
+    try:
+        k1, totp1 = make_totp(user, "one")
+        make_totp(user, "two")
+        revocation.current_revision(user.pk)  # the user's token, written to the primary ...
+        (name,) = primary.scan_iter(f"{prefix}:*multifactor:rev:*")
+        replica.set(name, primary.get(name))  # ... and replicated
+        one = verified_client(user, totp1, k1)
+        assert one.get("/f1/").content == b"ok"
+        revoke_by_bulk_update(one, k1)
+        assert replica.get(name) != primary.get(name)  # ... but not yet with the revocation
+        r = one.get("/f1/")
+        assert r.status_code == 302 and r["Location"] == AUTHENTICATE
+    finally:
+        for connection in (primary, replica):
+            flush_prefix(connection, prefix)
+            connection.close()

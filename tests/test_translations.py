@@ -19,6 +19,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -126,7 +127,11 @@ def test_catalogue_covers_every_marked_string(tmp_path):
     (copy / "locale").mkdir()
     env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}  # makemessages needs none
     done = subprocess.run(
-        ["django-admin", "makemessages", "-l", "de", "--no-obsolete"], cwd=copy, env=env, capture_output=True, text=True
+        [sys.executable, "-m", "django", "makemessages", "-l", "de", "--no-obsolete"],  # this venv's Django
+        cwd=copy,
+        env=env,
+        capture_output=True,
+        text=True,
     )
     assert done.returncode == 0, done.stderr
     fresh = {(e["msgid"], e.get("msgid_plural")) for e in parse_po(copy / "locale/de/LC_MESSAGES/django.po")}

@@ -5,7 +5,9 @@
 * ``BENCH_ENGINE``: ``db`` or ``signed_cookies`` (the session engine; the in-process run switches it with
   override_settings).
 * ``BENCH_MF_CACHE``: the cache alias ours uses for revocation with signed_cookies: ``shared`` (Redis, the
-  setup the library asks for) or ``default`` (locmem, the process-local fallback).
+  setup the library asks for), ``file`` (a FileBasedCache directory: the processes of one host) or
+  ``default`` (locmem, the process-local fallback).
+* ``BENCH_FILE_CACHE``: the directory of the ``file`` cache (default: next to the database).
 * ``BENCH_REDIS_URL``, ``BENCH_REDIS_PREFIX``: the Redis of the ``shared`` cache.
 """
 
@@ -96,6 +98,12 @@ CACHES = {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
         "LOCATION": REDIS_URL,
         "KEY_PREFIX": os.environ.get("BENCH_REDIS_PREFIX", "mfbench"),
+    },
+    "file": {
+        "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+        "LOCATION": os.environ.get("BENCH_FILE_CACHE")
+        or os.path.join(os.path.dirname(os.environ.get("BENCH_DB", str(BASE_DIR / "db.sqlite3"))), "filecache"),
+        "OPTIONS": {"MAX_ENTRIES": 100_000},
     },
 }
 
