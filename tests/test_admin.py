@@ -299,6 +299,24 @@ def test_reset_removes_every_key_and_ends_verified_sessions_at_once(admin_client
     assert any("reset for 1 user" in m for m in messages)
 
 
+def test_reset_tells_the_user_by_mail(admin_client, people, mailoutbox):
+    mailoutbox.clear()
+    reset(admin_client, people.alice)
+    (mail,) = mailoutbox
+    assert mail.to == ["alice@example.com"]
+    assert mail.subject == "Multi-factor authentication was reset on your account"
+    assert "An administrator reset the multi-factor authentication of your account" in mail.body
+    assert people.alice_totp.secret not in mail.body
+
+
+def test_reset_mail_follows_notify_user(admin_client, people, mailoutbox, settings):
+    settings.MULTIFACTOR = {**settings.MULTIFACTOR, "NOTIFY_USER": False}
+    mailoutbox.clear()
+    reset(admin_client, people.alice)
+    assert mailoutbox == []
+    assert Event.objects.filter(kind="mfa_reset").count() == 1
+
+
 def test_reset_ends_sessions_kept_in_signed_cookies(settings, root, people):
     """Sessions the server cannot edit: the next request re-validates them and finds no key."""
     settings.SESSION_ENGINE = "django.contrib.sessions.backends.signed_cookies"
