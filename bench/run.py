@@ -32,6 +32,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import inproc
 import server
 import venvs
 
@@ -45,7 +46,6 @@ ENGINE_LABELS = {
     "signed_cookies_file": "signed_cookies (file cache)",
     "signed_cookies_locmem": "signed_cookies (locmem)",
 }
-OURS_ONLY = ("signed_cookies_file", "signed_cookies_locmem")  # caches for this tree's revision tokens
 TARGET_RATIO, TARGET_SERVER = 1.05, 0.95
 
 
@@ -92,7 +92,7 @@ def venv_env(lib: str, prefix: str) -> dict:
 
 def run_inproc(lib: str, args, prefix: str) -> dict:
     out = WORK / f"inproc-{lib}.json"
-    engines = [e for e in args.engines if lib == "ours" or e not in OURS_ONLY]
+    engines = [e for e in args.engines if lib == "ours" or e not in inproc.OURS_ONLY]
     command = [
         str(venvs.python_of(lib)),
         str(BENCH / "inproc.py"),
@@ -129,7 +129,7 @@ def run_diagnose(prefix: str) -> str:
 
 def run_verify(args, prefix: str) -> dict:
     out = WORK / "verify.json"
-    engines = [e for e in args.engines if e not in OURS_ONLY]
+    engines = [e for e in args.engines if e not in inproc.OURS_ONLY]
     command = [
         str(venvs.python_of("ours")),
         str(BENCH / "verify.py"),

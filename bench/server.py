@@ -26,6 +26,7 @@ import threading
 import time
 from pathlib import Path
 
+import inproc  # its ENGINES table: session engine and revision cache of each engine name
 import venvs
 
 BENCH = venvs.BENCH
@@ -47,7 +48,7 @@ def env_for(lib: str, engine: str, db: Path, prefix: str) -> dict:
         {
             "BENCH_LIB": lib,
             "BENCH_ENGINE": "signed_cookies" if engine.startswith("signed_cookies") else "db",
-            "BENCH_MF_CACHE": {"signed_cookies_locmem": "default", "signed_cookies_file": "file"}.get(engine, "shared"),
+            "BENCH_MF_CACHE": inproc.ENGINES[engine][1],
             "BENCH_DB": str(db),
             "BENCH_REDIS_PREFIX": prefix,
             "DJANGO_SETTINGS_MODULE": "benchsite.settings",
@@ -311,7 +312,7 @@ def run(libs, engines, opts, prefix, log=print) -> dict:
     }
     for lib in libs:
         for engine in engines:
-            if engine in ("signed_cookies_locmem", "signed_cookies_file") and lib != "ours":
+            if engine in inproc.OURS_ONLY and lib != "ours":
                 continue
             result["runs"].setdefault(lib, {})[engine] = run_one(lib, engine, opts, prefix, log)
     return result

@@ -8,7 +8,7 @@ from django.db.models import Exists, OuterRef
 from django.utils.inspect import get_func_args
 from django.utils.translation import gettext_lazy as _
 
-from . import audit, conf, revocation, signals
+from . import audit, revocation, signals
 from .models import Event, FallbackCode, Key
 
 
@@ -78,8 +78,7 @@ def reset_multifactor(modeladmin, request, queryset):
             FallbackCode.objects.filter(user=user).delete()
             revocation.revoke_user(user)
             audit.record("mfa_reset", user, request, admin=request.user.get_username())
-        if conf.get().NOTIFY_USER:
-            audit.notify(user, "mfa_reset")  # after the commit: never a mail for a reset that did not happen
+        audit.notify(user, "mfa_reset")  # after the reset's transaction: no mail for a reset rolled back
         count += 1
     modeladmin.message_user(request, _("Multi-factor authentication was reset for %(n)d user(s).") % {"n": count})
 

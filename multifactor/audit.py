@@ -70,15 +70,16 @@ def _receiver(kind):
     def receive(sender, user=None, request=None, key=None, **kwargs):
         kwargs.pop("signal", None)
         record(kind, user, request, key, **kwargs)
-        if kind in NOTIFY and conf.get().NOTIFY_USER:
+        if kind in NOTIFY:
             notify(user, kind, key)
 
     return receive
 
 
 def notify(user, kind, key=None):
-    """Mail the user about a change to their MFA (NIST SP 800-63B-4 4.6); failures are logged, not raised."""
-    if not getattr(user, "email", None):
+    """Mail the user about a change to their MFA (NIST SP 800-63B-4 4.6), unless ``NOTIFY_USER`` is off;
+    failures are logged, not raised."""
+    if not conf.get().NOTIFY_USER or not getattr(user, "email", None):
         return
     context = {"user": user, "kind": kind, "key": key}
     try:

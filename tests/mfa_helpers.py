@@ -170,3 +170,28 @@ def race(clients, work):
     assert not errors, errors
     connections.close_all()
     return results, elapsed
+
+
+# -- the test Redis ----------------------------------------------------------------------------------------
+
+REDIS_URL = os.environ.get("MULTIFACTOR_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+
+def redis_connection():
+    """A client for the test Redis database; skips on a laptop without Redis, fails in CI."""
+    redis = pytest.importorskip("redis")
+    connection = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2)
+    try:
+        connection.ping()
+    except redis.exceptions.ConnectionError:
+        connection.close()
+        if os.environ.get("MULTIFACTOR_TEST_REDIS_URL") or os.environ.get("CI"):
+            raise
+        pytest.skip(f"no Redis at {REDIS_URL}")
+    return connection
+
+
+def flush_prefix(connection, prefix):
+    """Delete this test's keys (a prefix of its own, so that suites running at once do not meet)."""
+    for key in connection.scan_iter(f"{prefix}:*"):
+        connection.delete(key)

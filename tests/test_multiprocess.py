@@ -19,14 +19,13 @@ from pathlib import Path
 import pyotp
 import pytest
 
-from tests.mfa_helpers import wrong_code
+from tests.mfa_helpers import REDIS_URL, flush_prefix, redis_connection, wrong_code
 
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parent.parent
 HOST = "127.0.0.1"
 TIMEOUT = 15  # seconds, for any one step (a request, a server start)
-REDIS_URL = os.environ.get("MULTIFACTOR_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 ENGINES = {  # session engine, shared cache (None: locmem, each process its own)
     "db": ("django.contrib.sessions.backends.db", None),
     "cache+redis": ("django.contrib.sessions.backends.cache", "redis"),
@@ -81,24 +80,6 @@ def _mysql_database(parts, name):
         yield {"DATABASE_URL": urllib.parse.urlunparse(parts._replace(path="/" + name))}
     finally:
         execute(f"DROP DATABASE IF EXISTS `{name}`")
-
-
-def redis_connection():
-    redis = pytest.importorskip("redis")
-    connection = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2)
-    try:
-        connection.ping()
-    except redis.exceptions.ConnectionError:
-        connection.close()
-        if os.environ.get("MULTIFACTOR_TEST_REDIS_URL") or os.environ.get("CI"):
-            raise
-        pytest.skip(f"no Redis at {REDIS_URL}")
-    return connection
-
-
-def flush_prefix(connection, prefix):
-    for key in connection.scan_iter(f"{prefix}:*"):
-        connection.delete(key)
 
 
 # -- the server processes ----------------------------------------------------------------------------------

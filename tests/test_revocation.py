@@ -1,7 +1,6 @@
 """Revocation (SECURITY.md R9, CONTRACT decorator rule 4): disabling or deleting a key, however it is done,
 ends its verifications in every session of the user on the very next request, with every session engine."""
 
-import os
 import time
 import uuid
 
@@ -11,7 +10,18 @@ from multifactor import revocation
 from multifactor.models import FALLBACK, Key
 from multifactor.session import Verification
 from tests.conftest import CsrfClient, make_totp, verify_totp
-from tests.mfa_helpers import ADD, API, AUTHENTICATE, action_url, data, edit_mfa_state, mfa_state
+from tests.mfa_helpers import (
+    ADD,
+    API,
+    AUTHENTICATE,
+    REDIS_URL,
+    action_url,
+    data,
+    edit_mfa_state,
+    flush_prefix,
+    mfa_state,
+    redis_connection,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -25,27 +35,6 @@ ENGINES = {
     "signed_cookies+locmem": (SIGNED, "locmem"),
     "signed_cookies+file": (SIGNED, "file"),  # one host's processes share a FileBasedCache directory
 }
-REDIS_URL = os.environ.get("MULTIFACTOR_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
-
-
-def redis_connection():
-    """A client for the test Redis database; skips on a laptop without Redis, fails in CI."""
-    redis = pytest.importorskip("redis")
-    connection = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2)
-    try:
-        connection.ping()
-    except redis.exceptions.ConnectionError:
-        connection.close()
-        if os.environ.get("MULTIFACTOR_TEST_REDIS_URL") or os.environ.get("CI"):
-            raise
-        pytest.skip(f"no Redis at {REDIS_URL}")
-    return connection
-
-
-def flush_prefix(connection, prefix):
-    """Delete this test's keys (a prefix of its own, so that suites running at once do not meet)."""
-    for key in connection.scan_iter(f"{prefix}:*"):
-        connection.delete(key)
 
 
 @pytest.fixture(params=list(ENGINES))
