@@ -2,7 +2,7 @@
 
 from django import forms
 from django.contrib import admin
-from django.contrib.admin.options import IS_POPUP_VAR
+from django.contrib.admin.options import IS_POPUP_VAR, IncorrectLookupParameters
 from django.db import transaction
 from django.db.models import Exists, OuterRef
 from django.utils.inspect import get_func_args
@@ -52,11 +52,19 @@ class KeyInline(admin.TabularInline):
 
 
 class HasKeysFilter(admin.SimpleListFilter):
+    """``?multifactor=yes`` / ``no``; 0.9.x's ``True`` / ``False`` (bookmarked change lists) mean the same. Any
+    other value is refused as Django refuses a bad lookup (the change list shows its error), not ignored."""
+
     title = _("multifactor")
     parameter_name = "multifactor"
+    SPELLINGS = {"yes": "yes", "no": "no", "True": "yes", "False": "no"}
 
     def lookups(self, request, model_admin):
         return (("yes", _("Has enabled keys")), ("no", _("No enabled keys")))
+
+    def value(self):
+        value = super().value()
+        return self.SPELLINGS.get(value, value)
 
     def queryset(self, request, queryset):
         active = Exists(Key.objects.active().filter(user=OuterRef("pk")))
@@ -64,6 +72,8 @@ class HasKeysFilter(admin.SimpleListFilter):
             return queryset.filter(active)
         if self.value() == "no":
             return queryset.filter(~active)
+        if self.value() is not None:
+            raise IncorrectLookupParameters(f"multifactor={self.value()!r}")
         return queryset
 
 
@@ -83,11 +93,22 @@ def reset_multifactor(modeladmin, request, queryset):
     modeladmin.message_user(request, _("Multi-factor authentication was reset for %(n)d user(s).") % {"n": count})
 
 
+# django-multifactor 0.9.x's names for them.
+HasMultifactorFilter = HasKeysFilter
+MultiFactorInline = KeyInline
+
+
 class MultifactorUserAdmin(admin.ModelAdmin):
     """Mix into your UserAdmin: ``class StaffAdmin(UserAdmin, MultifactorUserAdmin)``.
 
-    Every hook extends what the other bases return, so it combines with other admin mixins.
+    Every hook extends what the other bases return, so it combines with other admin mixins. As in 0.9.x, a
+    site turns a part off with ``multifactor_list_display``, ``multifactor_filter`` or ``multifactor_inline =
+    False`` (and may then place ``"multifactor"``, ``HasMultifactorFilter`` or ``MultiFactorInline`` itself).
     """
+
+    multifactor_list_display = True
+    multifactor_filter = True
+    multifactor_inline = True
 
     def get_actions(self, request, action_location=None):
         # Django 6.1 passes action_location (and looks for that parameter by name); 5.2 and 6.0 do not, and
@@ -106,13 +127,22 @@ class MultifactorUserAdmin(admin.ModelAdmin):
         return actions
 
     def get_list_display(self, request):
-        return (*super().get_list_display(request), "multifactor_enabled")
+        shown = super().get_list_display(request)
+        if not self.multifactor_list_display or "multifactor" in shown:
+            return shown
+        return (*shown, "multifactor")
 
     def get_list_filter(self, request):
-        return (*super().get_list_filter(request), HasKeysFilter)
+        filters = super().get_list_filter(request)
+        if not self.multifactor_filter or HasKeysFilter in filters:
+            return filters
+        return (*filters, HasKeysFilter)
 
     def get_inlines(self, request, obj):
-        return (*super().get_inlines(request, obj), KeyInline)
+        inlines = super().get_inlines(request, obj)
+        if not self.multifactor_inline or KeyInline in inlines:
+            return inlines
+        return (*inlines, KeyInline)
 
     def get_queryset(self, request):
         active = Exists(Key.objects.active().filter(user=OuterRef("pk")))
@@ -127,8 +157,11 @@ class MultifactorUserAdmin(admin.ModelAdmin):
             _announce_changes(request, toggled, [(key, pks.get(id(key))) for key in formset.deleted_objects])
 
     @admin.display(boolean=True, description=_("MFA"), ordering="_multifactor_enabled")
-    def multifactor_enabled(self, obj):
+    def multifactor(self, obj):
+        """The column (named as in 0.9.x): the user has enabled keys."""
         return getattr(obj, "_multifactor_enabled", None)
+
+    multifactor_enabled = multifactor  # this library's name for it before 1.0
 
 
 @admin.register(Event)

@@ -1,7 +1,9 @@
 """The JSON API (``api/v1/``): session-authenticated, CSRF-protected, thin over :mod:`multifactor.flows`.
 
 Every response is ``{"data": ...}`` or ``{"errors": [...]}``; CSRF failures, bad JSON, unknown ids and
-throttling are all answered in that format, never as an HTML page or a 500.
+throttling are all answered in that format, never as an HTML page or a 500. ``OPTIONS`` on an endpoint is
+answered for anyone (it tells only what any 405 tells: the methods) with 200, an ``Allow`` header and
+``{"data": {"methods": [...]}}``; a 405 carries the same ``Allow`` header.
 """
 
 import datetime
@@ -51,8 +53,12 @@ class ApiView(View):
     anonymous = False
 
     def dispatch(self, request, *args, **kwargs):
+        if request.method == "OPTIONS":
+            return self.options(request, *args, **kwargs)
         if request.method.lower() not in self.http_method_names or not hasattr(self, request.method.lower()):
-            return responses.error("method_not_allowed", _("Method not allowed."), 405)
+            response = responses.error("method_not_allowed", _("Method not allowed."), 405)
+            response["Allow"] = ", ".join(self.allowed_methods())
+            return response
         try:
             request.body  # noqa: B018  read it now: the CSRF check's read of a form body would consume the stream
         except RequestDataTooBig:
@@ -72,6 +78,18 @@ class ApiView(View):
             return super().dispatch(request, *args, **kwargs)
         except FlowError as error:
             return responses.errors([error.as_json()], error.status, retry_after=error.retry_after)
+
+    def allowed_methods(self) -> list[str]:
+        """The methods this endpoint answers, OPTIONS included."""
+        names = [m for m in self.http_method_names if m != "options" and hasattr(self, m)]
+        return [m.upper() for m in names] + ["OPTIONS"]
+
+    def options(self, request, *args, **kwargs):
+        """The API's answer to OPTIONS (Django's is an empty text/html 200)."""
+        methods = self.allowed_methods()
+        response = responses.data({"methods": methods})
+        response["Allow"] = ", ".join(methods)
+        return response
 
     @staticmethod
     def parse_body(request) -> dict:

@@ -8,14 +8,13 @@ class MultifactorConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
-        from django.contrib.auth.signals import user_logged_out
+        """Wire the services to the models' signals here, so that models never import the layers above them."""
+        from django.db.models.signals import post_delete, post_save
 
-        from . import audit, checks, factors, revocation  # noqa: F401  (registers checks and factor types)
+        from . import audit, checks, factors, revocation, signals  # noqa: F401  (registers checks and factor types)
+        from .models import Key
 
         audit.connect()
-
-        def forget(sender, request, **kwargs):
-            if request is not None and hasattr(request, "session"):
-                revocation.forget_session(request.session.session_key)
-
-        user_logged_out.connect(forget, dispatch_uid="multifactor.forget_session")
+        post_save.connect(revocation.on_key_saved, sender=Key, dispatch_uid="multifactor.revoke_on_save")
+        post_delete.connect(revocation.on_key_deleted, sender=Key, dispatch_uid="multifactor.revoke_on_delete")
+        signals.keys_changed.connect(revocation.on_keys_changed, dispatch_uid="multifactor.revoke_on_update")

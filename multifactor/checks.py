@@ -5,7 +5,8 @@ from django.core import checks
 from django.urls import NoReverseMatch, Resolver404, ResolverMatch, URLResolver, get_resolver, reverse
 from django.utils.module_loading import import_string
 
-from . import conf, revocation
+from . import conf
+from .backends import joins_revision
 
 
 @checks.register()
@@ -13,7 +14,9 @@ def check_settings(app_configs=None, **kwargs):
     found = []
     s = conf.get()
     for kind, key, message in s.problems:
-        cls, cid = (checks.Error, "E001") if kind == "error" else (checks.Warning, "W001")
+        # W010, not W001: 0.9.x's W001 meant "LOCKOUT_PERIOD shorter than ATTEMPT_PERIOD" (retired with the lockout
+        # period), and a site that silenced it must not silence this. Ids from 010 on are about 0.9.x sites.
+        cls, cid = (checks.Error, "E001") if kind == "error" else (checks.Warning, "W010")
         found.append(cls(f"MULTIFACTOR[{key!r}] {message}.", id=f"multifactor.{cid}"))
     if not s.encryption_keys and not settings.DEBUG:
         found.append(
@@ -36,13 +39,15 @@ def check_settings(app_configs=None, **kwargs):
                     id="multifactor.E002",
                 )
             )
-    if revocation.mode() == "database":
+    if not any(joins_revision(path) for path in settings.AUTHENTICATION_BACKENDS):
         found.append(
             checks.Warning(
-                "signed_cookies sessions with a process-local cache: each protected request queries the database to "
-                "see revoked keys.",
-                hint="Point MULTIFACTOR['CACHE'] at a shared cache (Redis, Memcached).",
-                id="multifactor.W003",
+                "No authentication backend loads the multifactor revocation counter with the user: every protected "
+                "request of a verified user costs one more SQL query.",
+                hint="List 'multifactor.backends.ModelBackend' first in AUTHENTICATION_BACKENDS (keep your old backend "
+                "after it so existing sessions stay signed in), or put multifactor.backends.RevisionMixin in front of "
+                "your own backend.",
+                id="multifactor.W007",
             )
         )
     return found
@@ -89,6 +94,42 @@ def check_urls(app_configs=None, **kwargs):
             )
         ]
     return []
+
+
+PATH_HINTS = {
+    "BYPASS": "the dotted path of a function fn(request) -> bool",
+    "LOGIN_CALLBACK": "the dotted path of a function fn(request, username=...) -> HttpResponse, or False",
+    "FALLBACKS": "the dotted path of a transport fn(user, message) -> truthy when sent",
+}
+
+
+def _not_callable(path):
+    """Why the dotted ``path`` cannot be called, or None when it names a callable."""
+    try:
+        target = import_string(path)
+    except Exception as exc:  # an error raised while importing the site's module is just as fatal at request time
+        return f"cannot be imported ({type(exc).__name__}: {exc})"
+    return None if callable(target) else f"names a {type(target).__name__}, not a callable"
+
+
+@checks.register()
+def check_paths(app_configs=None, **kwargs):
+    """The dotted paths of ``BYPASS``, ``LOGIN_CALLBACK`` and each ``FALLBACKS`` transport are imported only
+    when used: a wrong one would answer every protected request with a 500 (BYPASS), every verification
+    (LOGIN_CALLBACK), or silently send no code (a transport, only logged)."""
+    s = conf.get()
+    paths = [("BYPASS", "['BYPASS']", s.BYPASS), ("LOGIN_CALLBACK", "['LOGIN_CALLBACK']", s.LOGIN_CALLBACK)]
+    paths += [("FALLBACKS", f"['FALLBACKS'][{name!r}]", entry[1]) for name, entry in s.FALLBACKS.items()]
+    found = []
+    for key, where, path in paths:
+        problem = _not_callable(path) if isinstance(path, str) and path else None
+        if problem:
+            found.append(
+                checks.Error(
+                    f"MULTIFACTOR{where} {path!r} {problem}.", hint=f"Give {PATH_HINTS[key]}.", id="multifactor.E010"
+                )
+            )
+    return found
 
 
 REQUIRE = "MULTIFACTOR['REQUIRE']"
@@ -170,3 +211,6 @@ def check_require_exempt(app_configs=None, **kwargs):
             id="multifactor.W005",
         )
     ]
+
+
+from .compat import checks as _compat_checks  # noqa: E402, F401  (registers the check of 0.9.x template overrides)

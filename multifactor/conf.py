@@ -15,6 +15,7 @@ from typing import Any
 from django.conf import settings as django_settings
 from django.core.signals import setting_changed
 from django.dispatch import receiver
+from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
 KNOWN_FACTORS = ("FIDO2", "TOTP", "RECOVERY")
@@ -27,7 +28,9 @@ DEPRECATED_KEYS = {
     "MAX_ATTEMPTS": "use THROTTLE_MAX_FAILURES.",
     "ATTEMPT_PERIOD": "throttling now counts consecutive failures per key (THROTTLE_*).",
     "LOCKOUT_PERIOD": "use THROTTLE_MAX_DELAY.",
-    "ATTEMPT_RETENTION_DAYS": "attempts are kept in the event log; prune it with multifactor_prune_events.",
+    "ATTEMPT_RETENTION_DAYS": "attempts are audit events now; only prune_mfa_attempts (kept from 0.9) reads it, "
+    "multifactor_prune_events --days does not.",
+    "CACHE": "revocation no longer uses a cache: a revision counter is loaded with the user (see README).",
 }
 
 
@@ -56,7 +59,7 @@ def _str(v):
 
 
 def _text(v):
-    return isinstance(v, str) or hasattr(v, "_proxy____args")  # plain or lazy translation
+    return isinstance(v, (str, Promise))  # plain, or lazy (gettext_lazy, as 0.9's README suggests)
 
 
 def _bool(v):
@@ -158,7 +161,6 @@ SPEC: dict[str, tuple[Any, Callable[[Any], bool], str]] = {
         lambda v: _pos_int(v) and v <= 100,
         "failures that lock a key",
     ),
-    "CACHE": ("default", _str, "cache alias for revocation with signed_cookies sessions"),
     "RECOVERY_CODES": (10, lambda v: _pos_int(v) and v <= 50, "codes in a recovery set"),
     "FALLBACK_DIGITS": (8, lambda v: _is_int(v) and 6 <= v <= 12, "digits of a fallback code"),
     "FALLBACK_TTL": (600, lambda v: _pos_int(v) and v <= 600, "seconds a fallback code is valid (at most 600)"),
@@ -194,7 +196,6 @@ class MultifactorSettings:
     THROTTLE_BASE_DELAY: int
     THROTTLE_MAX_DELAY: int
     THROTTLE_MAX_FAILURES: int
-    CACHE: str
     RECOVERY_CODES: int
     FALLBACK_DIGITS: int
     FALLBACK_TTL: int
@@ -267,10 +268,8 @@ def get() -> MultifactorSettings:
 
 @receiver(setting_changed)
 def _reset(setting, **kwargs):
+    """Forget the settings object when a setting it reads changes. Other modules that cache something built
+    from settings (crypto's Fernet keys) listen to ``setting_changed`` themselves: nothing here imports them."""
     global _cached
-    if setting in ("MULTIFACTOR", "DEBUG", "SECRET_KEY", "SESSION_ENGINE", "CACHES"):
+    if setting in ("MULTIFACTOR", "DEBUG", "SECRET_KEY"):
         _cached = None
-        from . import crypto, revocation
-
-        crypto.reset()
-        revocation.reset()

@@ -15,6 +15,8 @@ from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from django.conf import settings
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 
 from . import conf
 
@@ -41,6 +43,12 @@ def fernet() -> MultiFernet:
 def reset():
     global _fernet
     _fernet = None
+
+
+@receiver(setting_changed)
+def _reset_on_change(setting, **kwargs):
+    if setting in ("MULTIFACTOR", "SECRET_KEY"):
+        reset()
 
 
 def encrypt(plaintext: str) -> str:

@@ -4,7 +4,7 @@ import functools
 
 # asgiref's test also sees views marked with markcoroutinefunction (an async class-based view's as_view()),
 # which inspect.iscoroutinefunction() misses before Python 3.12.
-from asgiref.sync import iscoroutinefunction, sync_to_async
+from asgiref.sync import iscoroutinefunction
 
 from . import policy
 
@@ -31,7 +31,7 @@ def multifactor_protected(factors=0, user_filter=None, max_age=0, advertise=Fals
 
             @functools.wraps(view)
             async def wrapped(request, *args, **kwargs):
-                response = await sync_to_async(policy.enforce)(request, **options)
+                response = await policy.aenforce(request, **options)
                 if response is not None:
                     return response
                 return await view(request, *args, **kwargs)

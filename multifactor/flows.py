@@ -16,6 +16,7 @@ from django.utils.translation import gettext as _
 
 from . import conf, errors, revocation, session, signals
 from .models import Key
+from .rules import must_use_mfa
 from .session import Verification
 
 
@@ -40,7 +41,12 @@ def has_keys(user) -> bool:
 
 def record_verification(request, key: Key | None, type_: str, uv: bool = False) -> None:
     """Add a verified factor to the session (replacing an older one of the same key), cycle the session key,
-    index it for revocation, and announce it."""
+    and announce it.
+
+    The verifications already in the session are carried over only after a check against the current state
+    of the keys, at a revocation counter read before that check (one query each): a verification that races
+    a revocation of another key must not carry the revoked one over (see :mod:`multifactor.revocation`).
+    """
     now = time.time()
     mfa = state(request)
     kept = [v for v in mfa.active(now) if not (v.key_id == (key.pk if key else None) and v.type == type_)]
@@ -48,9 +54,10 @@ def record_verification(request, key: Key | None, type_: str, uv: bool = False) 
         Verification(key.pk if key else None, type_, now, session.draw_expiry(now), uv),
         *kept,
     ]
-    old_key = request.session.session_key
+    value, reset_at = revocation.fresh(request.user.pk)
+    revocation.validate(request.user, mfa, reset_at)
+    mfa.revision = value
     request.session.cycle_key()
-    revocation.register(request, mfa, previous_key=old_key)
     session.save(request.session, mfa)
     signals.key_used.send(Key, key=key, type=type_, user=request.user, request=request)
 
@@ -157,7 +164,7 @@ def set_enabled(request, key: Key, enabled: bool) -> Key:
     key.enabled = enabled
     key.save(update_fields=["enabled"])  # a disabled key is revoked everywhere by the model's signal
     if not enabled:
-        revocation.strip_request(request, {key.pk})
+        revocation.refresh_request(request)
     signals.key_toggled.send(Key, key=key, enabled=enabled, user=request.user, request=request)
     return key
 
@@ -183,8 +190,6 @@ def require_not_last(request, key: Key) -> None:
     if not rules or not key.enabled or key.type == "RECOVERY":
         return
     others = Key.objects.active().filter(user=request.user).exclude(pk=key.pk).exclude(type="RECOVERY")
-    from .middleware import must_use_mfa
-
     if not others.exists() and must_use_mfa(request.user, rules):
         raise errors.FlowError(
             "mfa_required_by_policy",
@@ -198,14 +203,18 @@ def delete(request, key: Key) -> None:
     require_not_last(request, key)
     pk = key.pk
     key.delete()  # revoked everywhere by the model's signal
-    revocation.strip_request(request, {pk})
+    revocation.refresh_request(request)
     signals.key_removed.send(Key, key=key, key_pk=pk, user=request.user, request=request)
 
 
 def add_key(request, key: Key) -> Key:
-    """Confirm a newly enrolled key, and count the enrolment itself as a verification of it."""
+    """Confirm a newly enrolled key. A user's first key also counts as a verification of it; a further key
+    does not: its secret was handed to whoever holds the session, so enrolling it proves nothing a step-up
+    (``max_age``), a second factor or the re-authentication window may rely on."""
+    first = not has_keys(request.user)
     key.confirmed = True
     key.save()
-    record_verification(request, key, key.type)
+    if first:
+        record_verification(request, key, key.type)
     signals.key_added.send(Key, key=key, user=request.user, request=request)
     return key

@@ -18,7 +18,6 @@ A verified user costs no query beyond loading ``request.user``: the verification
 
 from __future__ import annotations
 
-import datetime
 import functools
 from urllib.parse import urlsplit
 
@@ -27,12 +26,11 @@ from django.contrib import messages
 from django.shortcuts import resolve_url
 from django.urls import NoReverseMatch
 from django.utils import timezone
-from django.utils.dateparse import parse_date, parse_datetime
 from django.utils.formats import date_format
-from django.utils.module_loading import import_string
 from django.utils.translation import gettext as _
 
 from . import conf, flows, policy, revocation, session
+from .rules import grace_deadline, must_use_mfa
 
 
 def multifactor_exempt(view):
@@ -44,45 +42,6 @@ def multifactor_exempt(view):
 
     wrapped.multifactor_exempt = True
     return wrapped
-
-
-def must_use_mfa(user, rules: dict) -> bool:
-    """Whether the REQUIRE rules select this user (groups and predicate may query the database)."""
-    if rules.get("superusers") and user.is_superuser:
-        return True
-    if rules.get("staff") and user.is_staff:
-        return True
-    groups = rules.get("groups")
-    if groups and user.groups.filter(name__in=groups).exists():
-        return True
-    predicate = rules.get("predicate")
-    return bool(predicate and import_string(predicate)(user))
-
-
-def grace_deadline(user, rules: dict) -> datetime.datetime | None:
-    """The latest of ``grace_until`` and ``date_joined + grace_period``; None if there is no grace."""
-    candidates = []
-    until = rules.get("grace_until")
-    if until:
-        try:  # a date first: parse_datetime would read "2027-01-31" as its first moment, not the whole day
-            parsed = parse_date(str(until)) or parse_datetime(str(until))
-        except ValueError:  # well formed but impossible ("2027-02-30"): no grace rather than a crash
-            parsed = None
-        if isinstance(parsed, datetime.date) and not isinstance(parsed, datetime.datetime):
-            parsed = datetime.datetime.combine(parsed, datetime.time.max)
-        if parsed is not None:
-            candidates.append(_like_now(parsed))
-    joined = getattr(user, "date_joined", None)
-    if rules.get("grace_period") and joined:
-        candidates.append(_like_now(joined) + datetime.timedelta(seconds=rules["grace_period"]))
-    return max(candidates) if candidates else None
-
-
-def _like_now(moment: datetime.datetime) -> datetime.datetime:
-    """Aware under USE_TZ, naive local time otherwise, so that it compares with ``timezone.now()``."""
-    if settings.USE_TZ:
-        return moment if timezone.is_aware(moment) else timezone.make_aware(moment)
-    return timezone.make_naive(moment) if timezone.is_aware(moment) else moment
 
 
 class MultifactorEnforcementMiddleware:
@@ -100,7 +59,7 @@ class MultifactorEnforcementMiddleware:
             return None
         required = int(rules.get("factors") or 1)
         state = session.load(request.session)
-        fixed = revocation.still_valid(request, state)  # no query unless a revocation or a re-keying is pending
+        fixed = revocation.check(request.user, state, revocation.current(request.user))  # no query unless revoked
         if fixed is not None:
             state = fixed
             session.save(request.session, state)

@@ -1,6 +1,8 @@
-"""``MultifactorRequiredMixin``: ``multifactor_protected`` for class-based views, sync or async."""
+"""``MultifactorRequiredMixin``: ``multifactor_protected`` for class-based views, sync or async.
 
-from asgiref.sync import sync_to_async
+0.9.x's ``MultiFactorMixin``, ``RequireMultiAuthMixin`` and ``PreferMultiAuthMixin`` are importable from here
+too (they live in :mod:`multifactor.compat.mixins`).
+"""
 
 from . import policy
 
@@ -24,6 +26,16 @@ class MultifactorRequiredMixin:
             advertise=self.advertise,
         )
 
+    async def aenforce_multifactor(self, request):
+        """The same for async views: no thread hop when the answer needs no query."""
+        return await policy.aenforce(
+            request,
+            factors=self.factors,
+            user_filter=self.user_filter,
+            max_age=self.max_age,
+            advertise=self.advertise,
+        )
+
     def dispatch(self, request, *args, **kwargs):
         if getattr(self, "view_is_async", False):
             return self._dispatch_async(request, *args, **kwargs)
@@ -33,8 +45,21 @@ class MultifactorRequiredMixin:
         return super().dispatch(request, *args, **kwargs)
 
     async def _dispatch_async(self, request, *args, **kwargs):
-        # The policy may query the database: run it off the event loop, as the decorator does.
-        response = await sync_to_async(self.enforce_multifactor)(request)
+        response = await self.aenforce_multifactor(request)
         if response is not None:
             return response
         return await super().dispatch(request, *args, **kwargs)
+
+
+_COMPAT_MIXINS = ("MultiFactorMixin", "RequireMultiAuthMixin", "PreferMultiAuthMixin")
+
+
+def __getattr__(name):
+    """django-multifactor 0.9.x's mixins (multifactor.compat.mixins), on first use, with a DeprecationWarning."""
+    if name in _COMPAT_MIXINS:
+        from .compat import deprecated
+        from .compat import mixins as compat_mixins
+
+        deprecated(f"multifactor.mixins.{name}", "multifactor.mixins.MultifactorRequiredMixin")
+        return getattr(compat_mixins, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -6,11 +6,11 @@ is a number the verification can compare and update atomically.
 """
 
 from django.conf import settings
-from django.db import models
-from django.db.models.signals import post_delete, post_save
-from django.dispatch import receiver
+from django.db import models, transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+
+from . import signals
 
 
 class KeyType(models.TextChoices):
@@ -22,22 +22,31 @@ class KeyType(models.TextChoices):
 FALLBACK = "FALLBACK"  # a verified fallback code: a factor type of sessions, never of a stored key
 
 
+# Fields whose change can end a verification: every ORM update touching one of them is announced.
+REVOKING_FIELDS = frozenset({"enabled", "confirmed", "locked_at", "revoked_at"})
+
+
 class KeyQuerySet(models.QuerySet):
     def active(self):
         """Keys that can verify a user: confirmed and enabled."""
         return self.filter(confirmed=True, enabled=True)
 
     def update(self, **kwargs):
-        """Bulk-disabling keys (admin actions, commands) ends their verifications like a save does."""
-        if kwargs.get("enabled") is False:
-            from . import revocation
-
-            pks = list(self.values_list("pk", flat=True))
-            kwargs.setdefault("revoked_at", timezone.now())
+        """An update of ``enabled``, ``confirmed``, ``locked_at`` or ``revoked_at``, with any value or
+        expression (``bulk_update`` comes here too), ends the verifications it may affect: the keys it
+        disabled get ``revoked_at`` and their users' revision is raised (see :mod:`multifactor.revocation`),
+        in the update's own transaction."""
+        if REVOKING_FIELDS.isdisjoint(kwargs):
+            return super().update(**kwargs)
+        with transaction.atomic(using=self.db):
+            rows = list(self.values_list("pk", "user_id"))
             count = super().update(**kwargs)
-            revocation.revoke_keys(self.model.objects.filter(pk__in=pks))
-            return count
-        return super().update(**kwargs)
+            pks = [pk for pk, _user in rows]
+            if "revoked_at" not in kwargs:
+                now = timezone.now()
+                models.QuerySet.update(self.model.objects.filter(pk__in=pks, enabled=False), revoked_at=now)
+            signals.keys_changed.send(self.model, user_pks={user for _pk, user in rows})
+        return count
 
 
 class Key(models.Model):
@@ -107,6 +116,14 @@ class Key(models.Model):
             self.name = self.name.replace("\x00", "")
         super().save(*args, **kwargs)
 
+    @classmethod
+    def from_db(cls, db, field_names, values):
+        # Remember whether the row could verify when loaded, so a save that makes it unusable (or a save of a
+        # pending enrolment, which revokes nothing) is told apart by multifactor.revocation.
+        instance = super().from_db(db, field_names, values)
+        instance._loaded_usable = instance.__dict__.get("enabled") and instance.__dict__.get("confirmed")
+        return instance
+
     def display_name(self):
         return str(self)
 
@@ -129,24 +146,23 @@ class DisabledFallback(models.Model):
         return f"{self.fallback} off for user {self.user_id}"
 
 
-class SessionVerification(models.Model):
-    """Which server-side session holds a verification of which key.
+class Revision(models.Model):
+    """A user's revocation counter: raised, in the same transaction, by every change that can end one of the
+    user's verifications (a key disabled, deleted, locked or replaced; an admin reset).
 
-    Written only when a verification is added (never on a protected request), read only when a key is
-    revoked: the revocation strips the verification from each listed session through the session store,
-    so protected requests need no query to know their verifications are still good.
+    Sessions record the value they were last checked at; a protected request that sees another value checks
+    its verifications against the keys once (see :mod:`multifactor.revocation`). ``reset_at`` voids every
+    verification made before it (an admin reset).
     """
 
-    session_key = models.CharField(max_length=255, db_index=True)
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, models.CASCADE, related_name="+")
-    key_id = models.BigIntegerField(null=True, blank=True, db_index=True)  # None: a fallback verification
-    created_at = models.DateTimeField(default=timezone.now)
-
-    class Meta:
-        indexes = [models.Index(fields=["user", "key_id"], name="multifactor_sv_user_key")]
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, models.CASCADE, primary_key=True, related_name="multifactor_revision"
+    )
+    value = models.BigIntegerField(default=0)
+    reset_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self):
-        return f"session {self.session_key[:6]}… key {self.key_id}"
+        return f"revision {self.value} of user {self.user_id}"
 
 
 class RecoveryCode(models.Model):
@@ -240,19 +256,4 @@ class WebAuthnChallenge(models.Model):
         return f"WebAuthn challenge {self.digest[:8]}… used {self.used_at:%Y-%m-%d %H:%M:%S}"
 
 
-@receiver(post_save, sender=Key)
-def _revoke_on_disable(sender, instance, raw=False, **kwargs):
-    if not raw and not (instance.enabled and instance.confirmed):
-        from . import revocation
-
-        if not instance.enabled:
-            instance.revoked_at = timezone.now()
-            Key.objects.filter(pk=instance.pk).update(revoked_at=instance.revoked_at)
-        revocation.revoke_keys([instance])
-
-
-@receiver(post_delete, sender=Key)
-def _revoke_on_delete(sender, instance, **kwargs):
-    from . import revocation
-
-    revocation.revoke_keys([instance])
+from .compat.models import DOMAIN_KEYS, KeyTypes, UserKey  # noqa: E402, F401  (django-multifactor 0.9.x names)

@@ -1,15 +1,20 @@
 """The decision for one protected request: let it through, challenge, or send the user to enrol.
 
 This follows the contract's rules in order. A verified user whose state is unchanged costs no SQL query and
-no session write: the verifications are read from the already loaded session, and revocation keeps them
-truthful (see :mod:`multifactor.revocation`). Queries happen only on the cold paths (no verification yet,
-not enough factors, a ``user_filter`` dict, a session re-keyed behind our back).
+no session write: the verifications are read from the already loaded session, and the revocation counter
+loaded with the user says whether they are still good (see :mod:`multifactor.revocation`). Queries happen
+only on the cold paths (no verification yet, not enough factors, a ``user_filter`` dict, a revocation since
+the session was last checked).
+
+:func:`aenforce` serves async views without a thread hop when the answer needs no query (a verified user, an
+integer ``factors``, no ``user_filter`` or ``BYPASS``); anything else runs :func:`enforce` in a thread.
 """
 
 from __future__ import annotations
 
 import time
 
+from asgiref.sync import sync_to_async
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.shortcuts import redirect
@@ -52,14 +57,14 @@ def _matches(user, user_filter) -> bool:
     return get_user_model().objects.filter(pk=user.pk, **user_filter).exists()
 
 
-def enforce(request, factors=0, user_filter=None, max_age=0, advertise=False):
+def enforce(request, factors=0, user_filter=None, max_age=0, advertise=False, user=None):
     """None to let the view run, else the response to send instead (a challenge or an enrolment)."""
-    user = request.user
+    user = request.user if user is None else user
     if not user.is_authenticated or _bypassed(request) or not _matches(user, user_filter):
         return None
     now = time.time()
     state = session.load(request.session)
-    fixed = revocation.still_valid(request, state)
+    fixed = revocation.check(user, state, revocation.current(user))
     if fixed is not None:
         state = fixed
         session.save(request.session, state)
@@ -97,6 +102,33 @@ def enforce(request, factors=0, user_filter=None, max_age=0, advertise=False):
         state.advertised = True
         session.save(request.session, state)
     return None
+
+
+def passes_without_query(state, revision, factors, max_age, now) -> bool:
+    """True when the request may go through and knowing it took no query: the state is checked at the current
+    revision, a key is verified, ``max_age`` is met and enough distinct keys are verified (fallbacks, whose
+    worth depends on other keys, are not counted here)."""
+    if revision is revocation.NOT_JOINED or not state.verifications or state.revision != revision[0]:
+        return False
+    active = state.active(now)
+    keys = {v.key_id for v in active if v.key_id is not None}
+    if not keys:
+        return False
+    if max_age and now - max(v.verified_at for v in active) > max_age:
+        return False
+    return len(keys) >= factors
+
+
+async def aenforce(request, factors=0, user_filter=None, max_age=0, advertise=False):
+    """:func:`enforce` for async views: the hot path runs in the event loop, the rest in a thread."""
+    user = await request.auser()
+    if not user.is_authenticated:
+        return None
+    if isinstance(factors, int) and user_filter is None and not conf.get().BYPASS:
+        state = session.MfaState.from_json(await request.session.aget(session.SESSION_KEY))
+        if passes_without_query(state, revocation.joined(user), factors, max_age, time.time()):
+            return None
+    return await sync_to_async(enforce)(request, factors, user_filter, max_age, advertise, user=user)
 
 
 def challenge(request, state, message=None):

@@ -1,163 +1,98 @@
-"""Ending verifications when a key is disabled, deleted or locked, in every session, at once.
+"""Ending verifications when a key is disabled, deleted, locked or replaced: one rule for every session engine.
 
-Protected requests must not pay a query for this, so the work happens when a key is revoked instead:
+Each user has a revision counter (:class:`~multifactor.models.Revision`). Every change that can end one of
+the user's verifications raises it in the change's own transaction: a key disabled, deleted, locked or made
+pending (however the ORM did it: ``save``, ``update`` with any expression, ``bulk_update``, ``delete``), a
+recovery set replaced, an admin reset. A session's MFA state records the counter at which its verifications
+were last checked against the keys. A protected request compares the two: equal, nothing was revoked since
+(no query, no write); different, the verifications are checked against the keys once and the state records
+the counter it read.
 
-* **Server-side sessions** (db, cache, cached_db, file): each verification is recorded in
-  :class:`~multifactor.models.SessionVerification` when it is added. Revoking a key loads every session
-  listed for it through the session store, strips the verification and saves it back, so the next request
-  to any worker process reads a session without it. A protected request only compares the session key with
-  the one the state was indexed under (no query); a session re-keyed behind our back is re-validated
-  against the database once and indexed again.
-* **signed_cookies sessions** live in the browser and cannot be edited from the server. There each user has a
-  revision token in the shared cache (``MULTIFACTOR["CACHE"]``), changed on every revocation; a request
-  whose session carries another token re-validates its verifications against the database once. With a
-  process-local cache (locmem, dummy) the database is asked on every protected request instead, since other
-  processes' revocations cannot be seen (``manage.py check`` warns).
+The counter is read with the user. :class:`multifactor.backends.ModelBackend` (or ``RevisionMixin`` in a
+site's own backend) joins it to the user row that ``login_required`` loads anyway, so the comparison costs no
+statement. Without it, one primary-key query per protected request (system check ``multifactor.W007``).
+
+Why no interleaving can bring a revoked verification back: revocation never edits a session. A request that
+saves an older copy of the session saves the older counter with it, so the next request checks again. The
+counter is read before the keys are, so a check racing a revocation either sees the revoked key or records
+the counter from before the revocation (and is checked again on the next request).
 """
 
 from __future__ import annotations
 
-import secrets
-import weakref
-from importlib import import_module
-
-from django.conf import settings
-from django.contrib.sessions.backends.signed_cookies import (
-    SessionStore as SignedCookieStore,
-)
-from django.core.cache import caches
-from django.core.cache.backends.dummy import DummyCache
-from django.core.cache.backends.locmem import LocMemCache
-from django.core.cache.backends.redis import RedisCache
-from django.db import connection, transaction
-from django.db.models import Q
+from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
-from . import conf
-from .session import SESSION_KEY, MfaState, load, save
+from .models import Key, Revision
+from .session import MfaState, load, save
 
-_mode = None  # "index", "revision" or "database"
-
-
-def reset():
-    global _mode
-    _mode = None
+NOT_JOINED = object()
 
 
-def session_store_class():
-    return import_module(settings.SESSION_ENGINE).SessionStore
+# -- reading the counter ---------------------------------------------------------------------------------
 
 
-def mode() -> str:
-    global _mode
-    if _mode is None:
-        if not issubclass(session_store_class(), SignedCookieStore):
-            _mode = "index"
-        elif isinstance(cache(), (LocMemCache, DummyCache)):
-            _mode = "database"
-        else:
-            _mode = "revision"
-    return _mode
+def _descriptor_cache_name() -> str:
+    return Revision._meta.get_field("user").remote_field.cache_name
 
 
-def cache():
-    return caches[conf.get().CACHE]
+def joined(user):
+    """The user's (value, reset_at) as loaded with the user row, or NOT_JOINED if the backend did not join it."""
+    cache = getattr(getattr(user, "_state", None), "fields_cache", None)
+    if cache is None:
+        return NOT_JOINED
+    name = _descriptor_cache_name()
+    if name not in cache:
+        return NOT_JOINED
+    row = cache[name]
+    return (0, None) if row is None else (row.value, row.reset_at)
 
 
-def _revision_key(user_pk) -> str:
-    return f"multifactor:rev:{user_pk}"
+def fresh(user_pk):
+    """The user's (value, reset_at) read from the database now."""
+    row = Revision.objects.filter(user_id=user_pk).values_list("value", "reset_at").first()
+    return row or (0, None)
 
 
-# Per cache object (Django keeps one per thread and alias): how to read a token from it.
-_readers: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+async def afresh(user_pk):
+    row = await Revision.objects.filter(user_id=user_pk).values_list("value", "reset_at").afirst()
+    return row or (0, None)
 
 
-def _reader(shared):
-    """A function reading a revision token from ``shared``, as a string or None.
-
-    Django's RedisCache builds a new client object on every call and sends reads to a random replica, which
-    may lag behind the revocation just written to the primary. For it the token is read through one client
-    of the primary kept per cache object; any other cache is asked through the cache API (it must show a
-    write to every later read).
-    """
-    read = _readers.get(shared)
-    if read is None:
-        if type(shared) is RedisCache:
-            client = shared._cache.get_client(write=True)
-            key_func, prefix, version = shared.key_func, shared.key_prefix, shared.version
-
-            def read(name):
-                raw = client.get(key_func(name, prefix, version))
-                return None if raw is None else raw.decode()
-
-        else:
-
-            def read(name):
-                value = shared.get(name)
-                return None if value is None else str(value)
-
-        _readers[shared] = read
-    return read
+def current(user):
+    """Joined if the backend loaded it with the user (no query), else read now (one query)."""
+    found = joined(user)
+    return fresh(user.pk) if found is NOT_JOINED else found
 
 
-def read_revision(user_pk) -> str | None:
-    return _reader(cache())(_revision_key(user_pk))
+# -- checking a session's verifications ------------------------------------------------------------------
 
 
-def _new_token() -> int:
-    # An int: Django's Redis serializer (and django-redis's) stores ints as plain digits, so a read needs
-    # no unpickling.
-    return secrets.randbits(62)
-
-
-def current_revision(user_pk) -> str:
-    token = read_revision(user_pk)
-    if token is None:
-        cache().add(_revision_key(user_pk), _new_token(), timeout=None)
-        token = read_revision(user_pk)
-    return token
-
-
-# -- the protected-request check -------------------------------------------------------------------------
-
-
-def still_valid(request, state: MfaState) -> MfaState | None:
-    """None if the state's verifications are known good (no query, no write); else a corrected state.
-
-    The caller saves a returned state into the session.
-    """
+def check(user, state: MfaState, revision) -> MfaState | None:
+    """None if the state's verifications are known good at ``revision`` (no query); else the corrected state
+    (checked against the keys, one query), recording ``revision``. The caller saves a returned state."""
     if not state.verifications:
         return None
-    current = mode()
-    if current == "index":
-        if state.indexed_as == request.session.session_key:
-            return None
-        fixed = validate(request.user, state)
-        register(request, fixed)
-        return fixed
-    if current == "revision":
-        if state.revision and read_revision(request.user.pk) == state.revision:
-            return None
-        revision = current_revision(request.user.pk)  # read before the database: a revocation racing us wins
-        fixed = validate(request.user, state)
-        fixed.revision = revision
-        return fixed
-    before = list(state.verifications)  # validate() edits the state in place
-    fixed = validate(request.user, state)
-    return fixed if fixed.verifications != before else None
+    value, reset_at = revision
+    if state.revision == value:
+        return None
+    validate(user, state, reset_at)
+    state.revision = value
+    return state
 
 
-def validate(user, state: MfaState) -> MfaState:
-    """Drop verifications whose key is gone or disabled or was disabled after they were made (then enabled
-    again), and fallbacks of a user left with no key or made before the user's latest revocation (1 query)."""
-    from .models import Key
-
-    keys = Key.objects.filter(user=user, confirmed=True).values_list("pk", "enabled", "revoked_at")
-    active, latest = {}, 0.0
-    for pk, enabled, revoked_at in keys:
-        revoked = revoked_at.timestamp() if revoked_at else 0.0
+def validate(user, state: MfaState, reset_at=None) -> MfaState:
+    """Drop verifications whose key is gone, pending, disabled, locked or was revoked after they were made
+    (then enabled again), those older than an admin reset, and fallbacks of a user left with no key or made before
+    the user's latest revocation (one query)."""
+    keys = Key.objects.filter(user_id=user.pk, confirmed=True).values_list("pk", "enabled", "locked_at", "revoked_at")
+    floor = reset_at.timestamp() if reset_at else 0.0
+    active, latest = {}, floor
+    for pk, enabled, locked_at, revoked_at in keys:
+        revoked = max(revoked_at.timestamp() if revoked_at else 0.0, floor)
         latest = max(latest, revoked)
-        if enabled:
+        if enabled and locked_at is None:
             active[pk] = revoked
 
     def valid(v):
@@ -169,121 +104,69 @@ def validate(user, state: MfaState) -> MfaState:
     return state
 
 
-# -- recording verifications -----------------------------------------------------------------------------
+def refresh_request(request) -> None:
+    """Check the current request's own session now (after this request revoked something), so that what it
+    renders and saves no longer holds the revoked verification."""
+    state = load(request.session)
+    if state.verifications:
+        value, reset_at = fresh(request.user.pk)
+        validate(request.user, state, reset_at)
+        state.revision = value
+        save(request.session, state)
 
 
-def register(request, state: MfaState, previous_key: str | None = None) -> None:
-    """Record the session's verifications so a revocation can find it (called when one is added).
-
-    ``previous_key`` is the session key before a ``cycle_key()``; its rows go. One transaction, two
-    statements: the rows of the previous, indexed and current keys and the user's stale rows are deleted
-    together, then the current ones inserted.
-    """
-    from .models import SessionVerification
-
-    current = mode()
-    if current == "revision":
-        state.revision = current_revision(request.user.pk)
-        return
-    if current != "index":
-        return
-    session = request.session
-    if session.session_key is None:
-        session.save()
-    key = session.session_key
-    stale_before = timezone.now() - timezone.timedelta(seconds=settings.SESSION_COOKIE_AGE)
-    keys = sorted({k for k in (previous_key, state.indexed_as, key) if k})
-    with transaction.atomic():
-        SessionVerification.objects.filter(
-            Q(session_key__in=keys) | Q(user=request.user, created_at__lt=stale_before)
-        ).delete()
-        SessionVerification.objects.bulk_create(
-            SessionVerification(session_key=key, user=request.user, key_id=v.key_id) for v in state.verifications
-        )
-    state.indexed_as = key
-
-
-def forget_session(session_key) -> None:
-    """Drop a session's index rows (on logout); only server-side sessions have any."""
-    from .models import SessionVerification
-
-    if session_key and mode() == "index":
-        SessionVerification.objects.filter(session_key=session_key).delete()
+def strip_request(request, key_pks=None) -> None:
+    """Kept for callers of the earlier design; see :func:`refresh_request`."""
+    refresh_request(request)
 
 
 # -- revoking --------------------------------------------------------------------------------------------
 
 
-def revoke_keys(keys) -> None:
-    """End every verification of these keys (Key instances, deleted ones included) in every session.
+def bump(user_pks, reset=False) -> None:
+    """Raise these users' counters (creating their rows), in the caller's transaction if there is one."""
+    pks = sorted({pk for pk in user_pks if pk is not None})
+    if not pks:
+        return
+    with transaction.atomic():
+        Revision.objects.bulk_create([Revision(user_id=pk) for pk in pks], ignore_conflicts=True)
+        changes = {"value": F("value") + 1}
+        if reset:
+            changes["reset_at"] = timezone.now()
+        Revision.objects.filter(user_id__in=pks).update(**changes)
 
-    Called by the Key model's signals and bulk update, so the admin, commands and cascades all revoke.
-    Runs now and again once the surrounding transaction commits, so a request that re-validated against
-    the database before the commit cannot keep a verification alive.
-    """
-    pairs = {(k.user_id, k.pk) for k in keys}
-    if pairs:
-        _on_commit_too(lambda: _revoke(pairs))
+
+def revoke_keys(keys) -> None:
+    """End every verification of these keys (Key instances, deleted ones included) in every session."""
+    bump({k.user_id for k in keys})
 
 
 def revoke_user(user) -> None:
-    """End every verification of a user (an admin reset)."""
-    _on_commit_too(lambda: _revoke({(user.pk, None)}, everything=True))
+    """End every verification of a user made until now, whatever its key (an admin reset)."""
+    bump({user.pk}, reset=True)
 
 
-def strip_request(request, key_pks=None) -> None:
-    """Also strip the current request's session in memory, which the response would otherwise save back.
-
-    ``key_pks`` None strips everything; fallbacks go too when the user has no active key left.
-    """
-    from .models import Key
-
-    everything = key_pks is None
-    dead = set(key_pks or ())
-    if not everything and not Key.objects.active().filter(user=request.user).exists():
-        dead.add(None)
-    state = load(request.session)
-    if _strip(state, dead, everything):
-        save(request.session, state)
+# Receivers, connected in multifactor.apps (models do not import the services above them).
 
 
-def _on_commit_too(fn) -> None:
-    fn()
-    if connection.in_atomic_block:
-        transaction.on_commit(fn)
+def on_key_saved(sender, instance, raw=False, **kwargs):
+    if raw:
+        return
+    usable = instance.enabled and instance.locked_at is None
+    was_usable = getattr(instance, "_loaded_usable", False)
+    instance._loaded_usable = usable and instance.confirmed
+    if usable and (instance.confirmed or not was_usable):
+        return  # usable, or a pending enrolment that never verified anything
+    if not instance.enabled:
+        instance.revoked_at = timezone.now()
+        Key.objects.filter(pk=instance.pk).update(revoked_at=instance.revoked_at)  # raises the counter
+    else:
+        bump({instance.user_id})
 
 
-def _revoke(pairs, everything=False) -> None:
-    from .models import Key, SessionVerification
-
-    by_user: dict = {}
-    for user_pk, key_pk in pairs:
-        by_user.setdefault(user_pk, set()).add(key_pk)
-    for user_pk, dead in by_user.items():
-        if not everything and not Key.objects.active().filter(user_id=user_pk).exists():
-            dead.add(None)  # a fallback code only stands in for keys the user still has
-        if mode() != "index":
-            cache().set(_revision_key(user_pk), _new_token(), timeout=None)
-            continue
-        rows = SessionVerification.objects.filter(user_id=user_pk)
-        if not everything:
-            which = Q(key_id__in=[k for k in dead if k is not None])
-            rows = rows.filter(which | Q(key_id__isnull=True) if None in dead else which)
-        store_class = session_store_class()
-        for session_key in set(rows.values_list("session_key", flat=True)):
-            store = store_class(session_key=session_key)
-            data = store.get(SESSION_KEY)
-            if store.session_key is None:
-                continue  # expired or gone
-            state = MfaState.from_json(data)
-            if _strip(state, dead, everything):
-                save(store, state)
-                store.save()
-        rows.delete()
+def on_key_deleted(sender, instance, **kwargs):
+    bump({instance.user_id})
 
 
-def _strip(state: MfaState, dead: set, everything: bool) -> bool:
-    kept = [] if everything else [v for v in state.verifications if v.key_id not in dead]
-    changed = kept != state.verifications
-    state.verifications = kept
-    return changed
+def on_keys_changed(sender, user_pks, **kwargs):
+    bump(user_pks)

@@ -57,18 +57,15 @@ class MfaState:
     """Everything multifactor keeps in a session.
 
     ``verifications``: the verified factors. ``next_url``: where to return after a challenge.
-    ``advertised``: the optional-MFA notice was shown. ``indexed_as``: the session key under which the
-    verifications are recorded in :class:`~multifactor.models.SessionVerification` (a mismatch means the
-    session was re-keyed behind our back and must be indexed again). ``revision``: the per-user revocation
-    revision seen at verification (signed_cookies sessions only). ``pending``: id of a key whose enrolment
-    is under way (the secret itself stays in the database).
+    ``advertised``: the optional-MFA notice was shown. ``revision``: the user's revocation counter at which
+    the verifications were last checked against the keys (see :mod:`multifactor.revocation`). ``pending``:
+    id of a key whose enrolment is under way (the secret itself stays in the database).
     """
 
     verifications: list[Verification] = dataclasses.field(default_factory=list)
     next_url: str | None = None
     advertised: bool = False
-    indexed_as: str | None = None
-    revision: str | None = None
+    revision: int | None = None
     pending: dict = dataclasses.field(default_factory=dict)
 
     def active(self, now: float | None = None) -> list[Verification]:
@@ -77,14 +74,12 @@ class MfaState:
 
     def to_json(self) -> dict:
         data = {"v": [v.to_json() for v in self.verifications]}
-        for name, attr in (
-            ("n", "next_url"),
-            ("a", "advertised"),
-            ("i", "indexed_as"),
-            ("r", "revision"),
-        ):
-            if getattr(self, attr):
-                data[name] = getattr(self, attr)
+        if self.next_url:
+            data["n"] = self.next_url
+        if self.advertised:
+            data["a"] = True
+        if self.revision is not None:
+            data["r"] = self.revision
         if self.pending:
             data["p"] = dict(self.pending)  # a copy: the session must not share our dict
         return data
@@ -99,10 +94,14 @@ class MfaState:
             verifications=verifications,
             next_url=data.get("n") if isinstance(data.get("n"), str) else None,
             advertised=bool(data.get("a")),
-            indexed_as=data.get("i"),
-            revision=data.get("r"),
+            revision=_int_or_none(data.get("r")),
             pending=dict(pending) if isinstance(pending, dict) else {},
         )
+
+
+def _int_or_none(value) -> int | None:
+    # A string token of the earlier design (or anything else) reads as None: checked against the keys once.
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def load(session) -> MfaState:

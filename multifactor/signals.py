@@ -12,3 +12,7 @@ key_locked = Signal()  # key (None for a user's fallback codes), type
 recovery_code_used = Signal()  # key (the RECOVERY key), remaining
 codes_regenerated = Signal()  # key, count
 fallback_sent = Signal()  # type ("FALLBACK"), sent_via (names of the transports that took it)
+
+# Internal: a queryset update changed keys' enabled/confirmed/locked_at/revoked_at (user_pks). Models send it
+# rather than import the revocation service above them; multifactor.apps connects the receiver.
+keys_changed = Signal()

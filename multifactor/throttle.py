@@ -1,4 +1,4 @@
-"""Failure counting shared by every factor (SECURITY.md R4).
+"""Failure counting shared by every factor (SECURITY.md R4, R17).
 
 Consecutive failures are counted per key in the key's row. After ``THROTTLE_FREE_FAILURES`` of them each
 further failure doubles a delay (from ``THROTTLE_BASE_DELAY`` up to ``THROTTLE_MAX_DELAY`` seconds) during
@@ -7,13 +7,18 @@ which the key refuses to check any answer; at ``THROTTLE_MAX_FAILURES`` the key 
 check (``select_for_update``) and the counter is bumped with an ``UPDATE ... SET failures = failures + 1``,
 so parallel guesses are all counted on every database. Only the key is affected: the user stays signed in
 and their other keys keep working.
+
+Keys that answer the same kind of code (a user's several authenticator apps) go through
+:func:`attempt_any`: the code is tried on each of them, and only a code that none of them accepts is a
+failure, counted once on every one of them. So a right code of one app is never a failure of another, and a
+user's wrong guesses are capped at ``THROTTLE_MAX_FAILURES`` however many apps they enrolled.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from django.db import transaction
 from django.db.models import F
@@ -40,6 +45,44 @@ def delay_after(failures: int) -> int:
     return min(s.THROTTLE_MAX_DELAY, s.THROTTLE_BASE_DELAY * 2 ** min(extra - 1, 30))
 
 
+def _wait(row, now) -> int:
+    """Seconds left in the row's delay (0: it may check an answer now)."""
+    if row.throttled_until and row.throttled_until > now:
+        return math.ceil((row.throttled_until - now).total_seconds())
+    return 0
+
+
+def _count_failure(model, pks: Iterable[int], now) -> dict[int, int]:
+    """One more failure on each row (in the caller's transaction, rows locked); their new counts by pk."""
+    pks = list(pks)
+    model.objects.filter(pk__in=pks).update(failures=F("failures") + 1)
+    counts = dict(model.objects.filter(pk__in=pks).values_list("pk", "failures"))
+    for pk, failures in counts.items():
+        delay = delay_after(failures)
+        model.objects.filter(pk=pk).update(throttled_until=now + timezone.timedelta(seconds=delay) if delay else None)
+    return counts
+
+
+def _lock(row, now) -> None:
+    row.locked_at = now
+    if isinstance(row, Key):
+        row.enabled = False
+        row.save(update_fields=["enabled", "locked_at"])  # revoked everywhere by the model's signal
+    else:
+        type(row).objects.filter(pk=row.pk).update(locked_at=now)
+
+
+def _announce_locked(rows, request) -> None:
+    keys = [row for row in rows if isinstance(row, Key)]
+    if keys and request is not None:
+        from . import revocation
+
+        revocation.strip_request(request, {row.pk for row in keys})
+    for row in rows:
+        key, type_ = (row, row.type) if isinstance(row, Key) else (None, FALLBACK)
+        signals.key_locked.send(type(row), key=key, type=type_, user=row.user, request=request)
+
+
 def attempt(pk: int, check: Callable, request=None, pending=False, model=Key) -> Outcome:
     """Run ``check(row)`` on the locked row, counting the result. ``check`` may update the row.
 
@@ -54,8 +97,7 @@ def attempt(pk: int, check: Callable, request=None, pending=False, model=Key) ->
             return Outcome(False, "invalid")
         if row.locked_at or (is_key and not row.enabled):
             return Outcome(False, "locked" if row.locked_at else "disabled", key=row)
-        if row.throttled_until and row.throttled_until > now:
-            wait = math.ceil((row.throttled_until - now).total_seconds())
+        if wait := _wait(row, now):
             return Outcome(False, "throttled", wait, row)
         if check(row):
             done = {"failures": 0, "throttled_until": None, **({"last_used_at": now} if is_key else {})}
@@ -63,27 +105,61 @@ def attempt(pk: int, check: Callable, request=None, pending=False, model=Key) ->
             for name, value in done.items():
                 setattr(row, name, value)
             return Outcome(True, key=row)
-        model.objects.filter(pk=pk).update(failures=F("failures") + 1)
-        failures = model.objects.filter(pk=pk).values_list("failures", flat=True).get()
-        delay = delay_after(failures)
+        failures = _count_failure(model, [pk], now)[pk]
         locked = failures >= conf.get().THROTTLE_MAX_FAILURES
-        model.objects.filter(pk=pk).update(throttled_until=now + timezone.timedelta(seconds=delay) if delay else None)
         if locked:
-            row.locked_at = now
-            if is_key:
-                row.enabled = False
-                row.save(update_fields=["enabled", "locked_at"])  # revoked everywhere by the model's signal
-            else:
-                model.objects.filter(pk=pk).update(locked_at=now)
+            _lock(row, now)
     row.refresh_from_db()
-    user = row.user
     key, type_ = (row, row.type) if is_key else (None, FALLBACK)  # the audit trail names the factor either way
-    signals.verification_failed.send(model, key=key, type=type_, user=user, request=request, failures=failures)
+    signals.verification_failed.send(model, key=key, type=type_, user=row.user, request=request, failures=failures)
     if locked:
-        if is_key and request is not None:
-            from . import revocation
-
-            revocation.strip_request(request, {row.pk})
-        signals.key_locked.send(model, key=key, type=type_, user=user, request=request)
+        _announce_locked([row], request)
         return Outcome(False, "locked", key=row)
-    return Outcome(False, "invalid", delay, row)
+    return Outcome(False, "invalid", delay_after(failures), row)
+
+
+def attempt_any(pks: Iterable[int], check: Callable, request=None) -> Outcome:
+    """Run ``check(row)`` on each of one user's confirmed keys ``pks`` (a user's TOTP apps) until one accepts.
+
+    All the rows are locked (in pk order, so parallel requests queue rather than deadlock) for the whole
+    check. A locked, disabled or delayed key checks nothing: it can neither accept a code nor answer for
+    another. The answer is 429 ("throttled", the soonest a key checks again) only when every usable key is
+    delayed, and "locked" only when none is left. A success resets every usable key's count (the count is
+    the user's); a code that no key accepts is one failure, counted on every usable key (delayed ones too),
+    so whatever the number of keys, ``THROTTLE_MAX_FAILURES`` wrong guesses lock all of them.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        rows = list(Key.objects.select_for_update().filter(pk__in=list(pks), confirmed=True).order_by("pk"))
+        usable = [row for row in rows if row.enabled and not row.locked_at]
+        if not usable:
+            return Outcome(False, "locked" if any(row.locked_at for row in rows) else "disabled")
+        ready = [row for row in usable if not _wait(row, now)]
+        if not ready:
+            return Outcome(False, "throttled", min(_wait(row, now) for row in usable))
+        for row in ready:
+            if check(row):
+                Key.objects.filter(pk__in=[r.pk for r in usable]).update(failures=0, throttled_until=None)
+                Key.objects.filter(pk=row.pk).update(last_used_at=now)
+                row.failures, row.throttled_until, row.last_used_at = 0, None, now
+                return Outcome(True, key=row)
+        counts = _count_failure(Key, [row.pk for row in usable], now)
+        locked = [row for row in usable if counts[row.pk] >= conf.get().THROTTLE_MAX_FAILURES]
+        for row in locked:
+            _lock(row, now)
+    left = [row for row in usable if row not in locked]
+    # One guess, one event: it names the key only when there was just one to try.
+    signals.verification_failed.send(
+        Key,
+        key=usable[0] if len(usable) == 1 else None,
+        type=usable[0].type,
+        user=usable[0].user,
+        request=request,
+        failures=max(counts.values()),
+        keys=sorted(counts),
+    )
+    if locked:
+        _announce_locked(locked, request)
+    if not left:
+        return Outcome(False, "locked")
+    return Outcome(False, "invalid", min(delay_after(counts[row.pk]) for row in left))

@@ -4,16 +4,19 @@ Thin: each view parses the request, calls :mod:`multifactor.flows`, and turns a
 :class:`~multifactor.errors.FlowError` into a message and a redirect (or a 404), never a 500.
 """
 
+from django import forms
 from django.contrib import messages
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.http import Http404, HttpResponseNotAllowed
 from django.shortcuts import redirect, render
+from django.utils.text import capfirst
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.generic import TemplateView, View
 
 from . import conf, factors, flows
 from .errors import FlowError
-from .models import DisabledFallback, Key
+from .models import DisabledFallback, Key, UserKey
 
 
 class MultifactorView(LoginRequiredMixin, View):
@@ -111,14 +114,19 @@ class Home(MultifactorView, TemplateView):
     def get_context_data(self, **kwargs):
         user = self.request.user
         verified = {v.key_id for v in flows.active_verifications(self.request)}
+        fallbacks = fallbacks_for(user)
         return {
             **super().get_context_data(**kwargs),
             "keys": Key.objects.filter(user=user, confirmed=True),
             "verified_ids": verified,
             "can_edit": flows.can_manage(self.request),
-            "fallbacks": fallbacks_for(user),
+            "fallbacks": fallbacks,
             "addable": [f for f in factors.all_factors() if f.allowed() and f.start_url_name],
             "recovery": recovery_summary(user),
+            # 0.9.x's names, for home.html written for 0.9.x
+            "factors": UserKey.objects.filter(user=user),
+            "authed_kids": sorted(k for k in verified if k is not None),
+            "available_fallbacks": fallbacks,
         }
 
     def post(self, request, *args, **kwargs):
@@ -166,8 +174,19 @@ class Action(MultifactorView):
             )
 
 
+class RenameForm(forms.Form):
+    name = forms.CharField(label=capfirst(Key._meta.get_field("name").verbose_name), max_length=64, required=False)
+
+
 class Rename(MultifactorView):
-    http_method_names = ["post"]
+    """POST ``name``. A GET shows the form alone (``multifactor/userkey_form.html``, 0.9.x's rename page)."""
+
+    http_method_names = ["get", "post"]
+
+    def get(self, request, pk):
+        key = flows.user_key(request, pk)
+        context = {"object": UserKey.objects.get(pk=key.pk), "form": RenameForm(initial={"name": key.name})}
+        return render(request, "multifactor/userkey_form.html", context)
 
     def post(self, request, pk):
         key = flows.user_key(request, pk)
@@ -180,10 +199,12 @@ class Add(MultifactorView, TemplateView):
     template_name = "multifactor/add.html"
 
     def get_context_data(self, **kwargs):
+        methods = [f for f in factors.all_factors() if f.allowed() and f.start_url_name]
         return {
             **super().get_context_data(**kwargs),
-            "methods": [f for f in factors.all_factors() if f.allowed() and f.start_url_name],
+            "methods": methods,
             "can_edit": flows.can_manage(self.request),
+            "available_factors": [f.type for f in methods],  # 0.9.x's name, for add.html written for 0.9.x
         }
 
 
@@ -209,12 +230,49 @@ class Authenticate(MultifactorView, TemplateView):
 
     def get_context_data(self, **kwargs):
         user = self.request.user
+        methods = self.methods()
+        fallback = [name for name, enabled, _shown in fallbacks_for(user) if enabled]
         return {
             **super().get_context_data(**kwargs),
-            "methods": self.methods(),
+            "methods": method_choices(user, methods, fallback),
             "locked": Key.objects.filter(user=user, locked_at__isnull=False, enabled=False).exists(),
             "has_keys": flows.has_keys(user),
+            "fallbacks": fallback if any(not m.stored for m in methods) else [],  # 0.9.x's name
         }
+
+
+class MethodChoice(tuple):
+    """A way to verify, as authenticate.html lists it: the factor's attributes (``method.label``,
+    ``method.auth_url``) and, unpacked, 0.9.x's ``(url name, label, summary)``, so that a template written for
+    0.9.x (``{% for link, label, factors in methods %}<a href="{% url link %}">``) renders too."""
+
+    def __new__(cls, factor, summary):
+        choice = super().__new__(cls, (factor.auth_url_name, factor.label, summary))
+        choice.factor = factor
+        return choice
+
+    def __getattr__(self, name):
+        if name == "factor":
+            raise AttributeError(name)
+        return getattr(self.factor, name)
+
+
+def method_choices(user, methods, fallback_names):
+    """0.9.x's summary of each method: the names of the user's keys of that type, else how many there are."""
+    keys = {}
+    for key in Key.objects.active().filter(user=user):
+        keys.setdefault(key.type, []).append(key)
+    choices = []
+    for method in methods:
+        if not method.stored:
+            summary = " + ".join(fallback_names)
+        else:
+            own = keys.get(method.type, [])
+            named = [k.name for k in own if k.name]
+            count = len(own)
+            summary = ", ".join(named) or ngettext("%(count)d key", "%(count)d keys", count) % {"count": count}
+        choices.append(MethodChoice(method, summary))
+    return choices
 
 
 class Logout(View):

@@ -121,35 +121,3 @@ def edit_mfa_state(client, change):
 
 
 SIGNED_COOKIES = "django.contrib.sessions.backends.signed_cookies"
-
-
-@pytest.fixture
-def redis_cache(settings):
-    """A Redis cache as ``MULTIFACTOR["CACHE"]`` (REDIS_URL, default redis://127.0.0.1:6379/0), with a key prefix
-    of its own so that parallel runs do not meet. Skipped when no Redis answers, unless REDIS_URL is set."""
-    import os
-    import uuid
-
-    redis = pytest.importorskip("redis")
-    url = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
-    connection = redis.Redis.from_url(url)
-    try:
-        connection.ping()
-    except redis.exceptions.ConnectionError:
-        if os.environ.get("REDIS_URL"):
-            raise
-        pytest.skip(f"no Redis at {url}")
-    prefix = f"mftest-{uuid.uuid4().hex}"
-    settings.CACHES = {
-        "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
-        "shared": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": url,
-            "KEY_PREFIX": prefix,
-        },
-    }
-    settings.MULTIFACTOR = {**settings.MULTIFACTOR, "CACHE": "shared"}
-    yield "shared"
-    for key in connection.scan_iter(f"{prefix}:*"):
-        connection.delete(key)
-    connection.close()

@@ -1,6 +1,6 @@
 """Settings for the server processes of tests/test_multiprocess.py: the suite's settings, plus a session engine
-and a shared cache chosen through the environment (MF_SESSION_ENGINE; Redis: MF_REDIS_URL, MF_REDIS_PREFIX;
-a FileBasedCache directory: MF_FILE_CACHE),
+and a shared cache for the cache session engine chosen through the environment (MF_SESSION_ENGINE; Redis:
+MF_REDIS_URL, MF_REDIS_PREFIX), SESSION_SAVE_EVERY_REQUEST (MF_SAVE_EVERY_REQUEST),
 and extra MULTIFACTOR settings as a JSON object in MF_MULTIFACTOR.
 The database comes from DATABASE_URL or SQLITE_NAME, as in tests/settings.py."""
 
@@ -18,13 +18,8 @@ if os.environ.get("MF_REDIS_URL"):
             "KEY_PREFIX": os.environ.get("MF_REDIS_PREFIX", ""),
         }
     }
-if os.environ.get("MF_FILE_CACHE"):  # a cache directory the processes share (one host)
-    CACHES = {
-        "default": {
-            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
-            "LOCATION": os.environ["MF_FILE_CACHE"],
-        }
-    }
+if os.environ.get("MF_SAVE_EVERY_REQUEST"):  # sliding sessions: every response saves the session
+    SESSION_SAVE_EVERY_REQUEST = True
 if os.environ.get("MF_MULTIFACTOR"):  # extra MULTIFACTOR settings as JSON, e.g. small THROTTLE_* values
     import json
 

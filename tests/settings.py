@@ -14,6 +14,8 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 STATIC_URL = "/static/"
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/done/"
+# The README's set-up: the revocation counter is loaded with the user (no query of its own on protected views).
+AUTHENTICATION_BACKENDS = ["multifactor.backends.ModelBackend"]
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast; not what a site should use
 
 INSTALLED_APPS = [

@@ -98,7 +98,6 @@ def test_unknown_key_fails_manage_py_check(settings):
         ("ENCRYPTION_KEYS", KEY),
         ("TOTP_WINDOW", 100),
         ("THROTTLE_MAX_FAILURES", 1000),
-        ("CACHE", None),
     ],
 )
 def test_bad_value_is_an_error(settings, name, value):
@@ -127,7 +126,7 @@ def test_recheck_min_above_max_is_an_error(settings):
 def test_deprecated_keys_are_warnings(settings, name):
     with with_multifactor(settings, **{name: 5}):
         (issue,) = multifactor_issues()
-    assert isinstance(issue, Warning) and issue.id == "multifactor.W001"
+    assert isinstance(issue, Warning) and issue.id == "multifactor.W010"  # 0.9.x's W001 meant something else
     assert name in issue.msg
     call_command("check")  # a warning does not stop the site
 
@@ -200,27 +199,38 @@ def test_invalid_fernet_key_in_environment_is_an_error(settings, monkeypatch):
         assert ids(multifactor_issues()) == ["multifactor.E002"]
 
 
-# -- signed_cookies sessions and the revocation cache ----------------------------------------------------
+# -- the revocation counter and the authentication backend ----------------------------------------------
 
 
-def test_signed_cookies_with_local_cache_is_a_warning(settings):
-    with override_settings(SESSION_ENGINE=SIGNED_COOKIES):
+@pytest.mark.parametrize(
+    "backends",
+    [["django.contrib.auth.backends.ModelBackend"], ["tests.nowhere.Backend"], []],
+    ids=["django", "missing", "none"],
+)
+def test_no_backend_joining_the_revision_is_a_warning(settings, backends):
+    with override_settings(AUTHENTICATION_BACKENDS=backends):
         (issue,) = multifactor_issues()
-    assert isinstance(issue, Warning) and issue.id == "multifactor.W003"
+    assert isinstance(issue, Warning) and issue.id == "multifactor.W007"
 
 
-def test_signed_cookies_with_dummy_cache_is_a_warning(settings):
-    caches = {
-        "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
-        "none": {"BACKEND": "django.core.cache.backends.dummy.DummyCache"},
-    }
-    with override_settings(SESSION_ENGINE=SIGNED_COOKIES, CACHES=caches), with_multifactor(settings, CACHE="none"):
-        assert ids(multifactor_issues()) == ["multifactor.W003"]
+@pytest.mark.parametrize(
+    "backends",
+    [
+        ["multifactor.backends.ModelBackend"],
+        ["multifactor.backends.AllowAllUsersModelBackend", "django.contrib.auth.backends.ModelBackend"],
+        ["tests.views.SiteBackend"],
+    ],
+    ids=["ours", "ours-then-django", "site-mixin"],
+)
+def test_a_backend_joining_the_revision_is_fine(settings, backends):
+    with override_settings(AUTHENTICATION_BACKENDS=backends):
+        assert multifactor_issues() == []
 
 
-def test_signed_cookies_with_shared_cache_is_fine(redis_cache, settings):
-    settings.SESSION_ENGINE = SIGNED_COOKIES
-    assert multifactor_issues() == []
+def test_signed_cookies_with_local_cache_are_fine(settings):
+    """No shared cache is needed any more: revocation reads a counter loaded with the user."""
+    with override_settings(SESSION_ENGINE=SIGNED_COOKIES):
+        assert multifactor_issues() == []
 
 
 def test_db_sessions_with_local_cache_are_fine(settings):

@@ -26,11 +26,11 @@ pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parent.parent
 HOST = "127.0.0.1"
 TIMEOUT = 15  # seconds, for any one step (a request, a server start)
-ENGINES = {  # session engine, shared cache (None: locmem, each process its own)
+ENGINES = {  # session engine, shared cache for the cache session engine (None: locmem, each process its own)
     "db": ("django.contrib.sessions.backends.db", None),
+    "cached_db": ("django.contrib.sessions.backends.cached_db", None),
     "cache+redis": ("django.contrib.sessions.backends.cache", "redis"),
-    "signed_cookies+redis": ("django.contrib.sessions.backends.signed_cookies", "redis"),
-    "signed_cookies+file": ("django.contrib.sessions.backends.signed_cookies", "file"),  # one host
+    "signed_cookies": ("django.contrib.sessions.backends.signed_cookies", None),  # the default local cache
 }
 
 
@@ -85,16 +85,16 @@ def _mysql_database(parts, name):
 # -- the server processes ----------------------------------------------------------------------------------
 
 
-def process_env(database_env, engine, redis_prefix, file_cache=None):
-    drop = ("DATABASE_URL", "SQLITE_NAME", "MF_REDIS_URL", "MF_REDIS_PREFIX", "MF_FILE_CACHE", "MF_MULTIFACTOR")
+def process_env(database_env, engine, redis_prefix, save_every_request=False):
+    drop = ("DATABASE_URL", "SQLITE_NAME", "MF_REDIS_URL", "MF_REDIS_PREFIX", "MF_SAVE_EVERY_REQUEST", "MF_MULTIFACTOR")
     env = {k: v for k, v in os.environ.items() if k not in drop}
     backend, shared = ENGINES[engine]
     env.update(database_env)
     env["DJANGO_SETTINGS_MODULE"] = "tests.multiprocess_settings"
     env["MF_SESSION_ENGINE"] = backend
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
-    if shared == "file":
-        env["MF_FILE_CACHE"] = str(file_cache)
+    if save_every_request:
+        env["MF_SAVE_EVERY_REQUEST"] = "1"
     if shared == "redis":
         env["MF_REDIS_URL"] = REDIS_URL
         env["MF_REDIS_PREFIX"] = redis_prefix  # keys of their own: suites running at once do not meet
@@ -162,7 +162,7 @@ def servers(request, database_env, tmp_path):
     engine = request.param
     redis = redis_connection() if ENGINES[engine][1] == "redis" else None
     prefix = f"mftest-{secrets.token_hex(8)}"
-    env = process_env(database_env, engine, prefix, tmp_path / "cache")
+    env = process_env(database_env, engine, prefix)
     started = []
     try:
         for name in ("a", "b"):
@@ -364,3 +364,74 @@ def test_lock_reached_through_a_holds_in_b(throttle_servers):
     status, _, _ = one.request(a, TOTP_AUTH, {"answer": totp.at(time.time() + 30)})
     assert status != 302
     assert one.request(a, "/f1/")[:2] == (302, AUTHENTICATE)
+
+
+# -- a request in flight during a revocation cannot write the verification back (SECURITY.md R16) -----------
+
+
+@pytest.fixture(
+    params=[(e, every) for e in ("db", "cache+redis", "signed_cookies") for every in (False, True)],
+    ids=lambda p: f"{p[0]}-{'save_every_request' if p[1] else 'write_in_view'}",
+)
+def inflight_servers(request, database_env, tmp_path):
+    engine, save_every = request.param
+    redis = redis_connection() if ENGINES[engine][1] == "redis" else None
+    prefix = f"mftest-{secrets.token_hex(8)}"
+    env = process_env(database_env, engine, prefix, save_every_request=save_every)
+    started = []
+    try:
+        for name in ("a", "b"):
+            started.append(Server(env, tmp_path / f"inflight-{name}.log"))
+        yield engine, save_every, env, started[0], started[1]
+    finally:
+        for server in started:
+            server.stop()
+        if redis is not None:
+            flush_prefix(redis, prefix)
+            redis.close()
+
+
+def wait_for(path, what):
+    deadline = time.monotonic() + TIMEOUT
+    while not path.exists():
+        assert time.monotonic() < deadline, f"{what} did not happen in {TIMEOUT} s"
+        time.sleep(0.02)
+
+
+def test_a_request_in_flight_in_a_during_a_revocation_in_b_does_not_undo_it(inflight_servers, tmp_path):
+    """The reproduction of the revocation issue: worker A serves a session-writing request of alice's session
+    that loaded the session before her key was disabled through worker B, and saves it afterwards. Every
+    later request, on either worker, is challenged."""
+    import threading
+
+    engine, save_every, env, a, b = inflight_servers
+    seed_1, seed_2 = pyotp.random_base32(), pyotp.random_base32()
+    username, password = f"flight_{secrets.token_hex(4)}", "pw-" + secrets.token_hex(8)
+    key_1, _key_2 = run_setup(env, username, password, seed_1, seed_2)
+    totp = pyotp.TOTP(seed_1)
+    victim, owner = Browser(), Browser()
+    victim.log_in(a, username, password)
+    victim.verify(a, totp.now())
+    owner.log_in(b, username, password)
+    owner.verify(b, totp.at(time.time() + 30))
+    assert victim.request(b, "/f1/")[::2] == (200, b"ok")
+
+    gate = tmp_path / "gate"
+    gate.mkdir()
+    landed = {}
+    path = f"/in-flight/?gate={urllib.parse.quote(str(gate))}&write={0 if save_every else 1}"
+    flight = threading.Thread(target=lambda: landed.update(answer=victim.request(a, path)))
+    flight.start()
+    try:
+        wait_for(gate / "started", "the request in flight")
+        status, location, _ = owner.request(b, f"/admin/multifactor/toggle_factor:{key_1}/", {})
+        assert (status, location) == (302, "/admin/multifactor/")
+        assert victim.request(b, "/f1/")[:2] == (302, AUTHENTICATE)  # seen at once, while A is still busy
+    finally:
+        (gate / "go").touch()
+        flight.join(TIMEOUT)
+    assert landed["answer"][::2] == (200, b"landed")  # it saved the session it loaded before the revocation
+
+    for server in (a, b, a, b):
+        assert victim.request(server, "/f1/")[:2] == (302, AUTHENTICATE)
+    assert victim.request(a, "/plain/")[::2] == (200, b"plain")  # still signed in

@@ -258,3 +258,58 @@ def test_allauth_65_14_2_x_forwarded_for_is_not_trusted_by_default(signed_in, to
 
     signed_in.post(TOTP_AUTH, {"answer": totp_key[1].now()}, HTTP_X_FORWARDED_FOR="6.6.6.6", REMOTE_ADDR="10.1.2.3")
     assert Event.objects.filter(kind="key_used").latest("pk").ip == "10.1.2.3"
+
+
+# -- SECURITY.md R4 and R17: several keys of one type (issue 13 part 1) ------------------------------------
+# More cases, and the PostgreSQL races showing parallel guesses on several apps are capped in total, are in
+# tests/test_totp_several_apps.py.
+
+
+def test_r17_r4_a_right_code_of_app_b_is_no_failed_guess_on_app_a(signed_in, user):
+    """R17 "a code accepted by one of the user's keys is no failed guess on the others"; R4 "a lockout must
+    not lock their other factors": 25 sign-ins with B (over the default limit of 20) leave A untouched."""
+    from multifactor.models import Event
+
+    key_a, totp_a = make_totp(user, "A")
+    key_b, totp_b = make_totp(user, "B")
+    for _ in range(25):
+        assert verify_totp(signed_in, totp_b, key_b).status_code == 302
+    key_a.refresh_from_db()
+    assert (key_a.failures, key_a.throttled_until, key_a.enabled) == (0, None, True)
+    assert not Event.objects.filter(kind__in=["verification_failed", "key_locked"]).exists()
+    assert signed_in.post(TOTP_AUTH, {"answer": totp_a.now()}).status_code == 302
+
+
+@pytest.mark.parametrize("n", [2, 5])
+def test_r17_r4_wrong_guesses_are_capped_per_user_however_many_apps(signed_in, user, n):
+    """R17 "failures still cap guesses per user at the limit, however many keys are enrolled" (no N x limit
+    guesses with N apps); R4 "at most ... consecutive failures, then the key is disabled"."""
+    from tests.test_totp_several_apps import wrong_for
+
+    keys = [make_totp(user, str(i)) for i in range(n)]
+    wrong = wrong_for(*(t for _k, t in keys))
+    with mf_settings(THROTTLE_FREE_FAILURES=100, THROTTLE_MAX_FAILURES=10):
+        answers = [signed_in.post(TOTP_AUTH, {"answer": wrong}).status_code for _ in range(10)]
+        assert all(status == 400 for status in answers)
+        for key, totp in keys:
+            key.refresh_from_db()
+            assert key.locked_at is not None and not key.enabled
+            assert signed_in.post(TOTP_AUTH, {"answer": totp.now()}).status_code in (400, 403)
+    assert signed_in.get(BASE).status_code == 200  # still signed in
+
+
+def test_r17_r4_a_delayed_app_does_not_answer_for_another(signed_in, user):
+    """R4 "consecutive failures per key raise a growing delay", R17: while app A waits out its delay, a
+    wrong code is checked by app B (400, counted), not answered with A's 429, and B's right code works."""
+    from tests.test_totp_several_apps import wrong_for
+
+    key_a, totp_a = make_totp(user, "A")
+    with mf_settings(THROTTLE_FREE_FAILURES=2, THROTTLE_BASE_DELAY=60):
+        for _ in range(3):
+            signed_in.post(TOTP_AUTH, {"answer": wrong_for(totp_a)})
+        assert signed_in.post(TOTP_AUTH, {"answer": totp_a.now()}).status_code == 429
+        key_b, totp_b = make_totp(user, "B")
+        assert signed_in.post(TOTP_AUTH, {"answer": wrong_for(totp_a, totp_b)}).status_code == 400
+        assert signed_in.post(TOTP_AUTH, {"answer": totp_b.now()}).status_code == 302
+    key_a.refresh_from_db()
+    assert key_a.failures == 0 and key_a.enabled  # a success resets the (per-user) count

@@ -254,14 +254,21 @@ def test_totp_seeds_are_encrypted_and_nowhere_in_clear(upgrade):
 def test_the_fallback_opt_out_is_kept(upgrade):
     legacy, facts = upgrade
     assert facts["disabled_fallbacks"] == [[legacy["user_id"], "email"]] == legacy["disabled_fallbacks"]
-    assert facts["home_fallbacks"] == [["email", False, "old@example.com"]]  # shown as switched off
+    assert facts["home_fallbacks"] == [  # e-mail shown as switched off; the site's own transport as on
+        ["email", False, "old@example.com"],
+        ["pigeon", True, "loft olduser"],
+    ]
 
 
 def test_the_same_settings_keep_working(upgrade):
     _, facts = upgrade
     assert not [c for c in facts["checks"] if c["level"] >= 40], facts["checks"]  # no error
-    assert [c["id"] for c in facts["checks"]] == ["multifactor.W001"]  # MAX_ATTEMPTS: ignored, said so
-    assert "MAX_ATTEMPTS" in facts["checks"][0]["msg"]
+    # MAX_ATTEMPTS: ignored, said so; as W010, since 0.9.x's W001 meant "LOCKOUT_PERIOD < ATTEMPT_PERIOD"
+    ids = [c["id"] for c in facts["checks"]]
+    assert "multifactor.W010" in ids and "multifactor.W001" not in ids
+    assert not [i for i in ids if i in ("multifactor.E010", "multifactor.W011")]  # the site's paths and templates
+    (ignored,) = [c for c in facts["checks"] if c["id"] == "multifactor.W010"]
+    assert "MAX_ATTEMPTS" in ignored["msg"]
 
 
 def test_the_totp_key_verifies_through_totp_auth(upgrade):
@@ -292,6 +299,48 @@ def test_a_discoverable_fido2_credential_from_09_verifies(upgrade):
 def test_sessions_left_by_09_are_challenged_not_broken(upgrade):
     _, facts = upgrade
     assert facts["old_session"] == {"status": 302, "location": "/mf/authenticate/"}
+
+
+# -- the site's own 0.9.x-style code and templates (tests/upgrade/site_views.py, site_driver.py) ----------------
+
+
+def _as_in_09(site):
+    """What this library answered, with its one documented difference put back: a fallback code's type in
+    ``active_factors`` is "FALLBACK" (0.9.x: None)."""
+    site = json.loads(json.dumps(site))
+    for answer in site.values():
+        payload = answer.get("json") if isinstance(answer, dict) else None
+        if payload and "active" in payload:
+            payload["active"] = [[None if t == "FALLBACK" else t, k] for t, k in payload["active"]]
+    return site
+
+
+def test_the_09_site_code_behaves_as_it_did_with_09(upgrade):
+    legacy, facts = upgrade
+    before, after = legacy["site"], facts["site"]
+    assert after["helpers_verified"]["json"]["active"] == [["FALLBACK", None]]
+    assert _as_in_09(after) == before
+
+
+def test_the_09_site_saw_what_09_promised(upgrade):
+    """The comparison above would also pass if both were wrong: what 0.9.5 itself answered, spelled out."""
+    site = upgrade[0]["site"]
+    assert site["require_unverified"] == site["prefer_unverified"] == {"status": 302, "location": "/mf/authenticate/"}
+    assert site["other_require"] == {"status": 302, "location": "/mf/add/"}
+    assert site["require_bypassed"]["json"]["bypass"] is True
+    assert site["pigeon"]["sent"] == 1 and site["pigeon"]["succeeded"] == "pigeon"
+    assert site["pigeon"]["verify"] == {"status": 302, "location": "/require/"}
+    assert site["helpers_verified"]["json"]["keys_per_type"] == {"FIDO2": 2, "TOTP": 1}
+    assert site["home"]["override"] and len(site["home"]["factors"]) == 3
+    assert site["add"]["methods"] == [{"type": "FIDO2"}, {"type": "TOTP"}]
+    assert site["admin"] == {
+        "True": ["olduser"],
+        "False": ["boss", "otheruser"],
+        "column": True,
+        "filter": True,
+        "change_page": 200,
+        "inline": False,
+    }
 
 
 def test_status_command_on_migrated_keys(upgrade):

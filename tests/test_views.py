@@ -179,7 +179,7 @@ def test_another_users_key_404(verified_two, stranger_key, action):
         action_url("toggle_factor", 1),
         action_url("delete_factor", 1),
         action_url("toggle_fallback", "email"),
-        rename_url(1),
+        # rename_url: a GET shows 0.9.x's rename form (tests/test_compat_templates.py), it changes nothing
     ],
 )
 def test_get_on_action_urls_405(verified_two, path):

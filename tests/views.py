@@ -2,12 +2,14 @@
 
 import functools
 
+from django.contrib.auth.backends import ModelBackend
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.http import HttpResponse, JsonResponse
 from django.urls import path
 from django.views import View
 
+from multifactor.backends import RevisionMixin
 from multifactor.decorators import multifactor_protected
 from multifactor.mixins import MultifactorRequiredMixin
 
@@ -52,6 +54,24 @@ def plain(request):
     return HttpResponse("plain")
 
 
+def in_flight(request):
+    """A slow request that loaded the session, for tests/test_multiprocess.py: it says it started (a file in the
+    ``gate`` directory), waits up to 20 s for a ``go`` file, then (``write=1``) stores something in the session,
+    so that its response saves the copy it loaded before whatever happened in between."""
+    import pathlib
+    import time
+
+    gate = pathlib.Path(request.GET["gate"])
+    request.session.get("anything")  # load the session now, as a view's first access would
+    (gate / "started").touch()
+    deadline = time.monotonic() + 20
+    while not (gate / "go").exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    if request.GET.get("write") == "1":
+        request.session["in_flight_note"] = time.time()
+    return HttpResponse("landed")
+
+
 def api_view(request):
     return JsonResponse({"ok": True})
 
@@ -60,6 +80,7 @@ P = multifactor_protected
 urlpatterns = [
     path("done/", ok),
     path("plain/", login_required(plain), name="plain"),
+    path("in-flight/", login_required(P(factors=1)(in_flight)), name="in-flight"),
     path("open/", P()(ok), name="open"),
     path("f0/", login_required(P(factors=0)(ok)), name="f0"),
     path("f1/", login_required(P(factors=1)(ok)), name="f1"),
@@ -130,3 +151,7 @@ urlpatterns += [
     path("async-cbv/", P(factors=1)(AsyncPage.as_view()), name="async-cbv"),
     path("async-mixin/", AsyncProtected.as_view(), name="async-mixin"),
 ]
+
+
+class SiteBackend(RevisionMixin, ModelBackend):
+    """A site's own backend with the revision mixin in front (see test_checks)."""

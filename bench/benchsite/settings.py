@@ -52,6 +52,8 @@ MIDDLEWARE = [
 ]
 if LIB in ("ours", "mf095"):
     INSTALLED_APPS.append("multifactor")
+if LIB == "ours":  # the README's set-up: the revocation counter is loaded with the user
+    AUTHENTICATION_BACKENDS = ["multifactor.backends.ModelBackend"]
 elif LIB == "otp":
     INSTALLED_APPS += ["django_otp", "django_otp.plugins.otp_totp"]
     # django-otp's protection is the middleware (which loads the verifying device) plus otp_required.

@@ -21,6 +21,7 @@ INSTALLED_APPS = [
     "multifactor",
     "demo",
 ]
+AUTHENTICATION_BACKENDS = ["multifactor.backends.ModelBackend"]  # the revocation counter comes with the user
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",

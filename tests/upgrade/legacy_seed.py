@@ -12,12 +12,14 @@ import django
 django.setup()
 
 import pyotp  # noqa: E402
+import site_driver  # noqa: E402
 from authenticator import Authenticator  # noqa: E402
 from django.contrib.auth import get_user_model  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
 from django.db.migrations.recorder import MigrationRecorder  # noqa: E402
 from django.test import Client  # noqa: E402
+from django.test.utils import setup_test_environment  # noqa: E402
 
 import multifactor  # noqa: E402
 from multifactor.models import AuthAttempt, DisabledFallback, UserKey  # noqa: E402
@@ -69,6 +71,11 @@ other_seed = pyotp.random_base32()
 UserKey.objects.create(user=other, key_type="TOTP", properties={"secret_key": other_seed}, enabled=False)
 AuthAttempt.objects.create(user=other, factor="TOTP")
 
+# The site's own 0.9-style code and templates at work (site_driver.py; verify.py repeats it after the swap).
+setup_test_environment()  # response.context
+boss = User.objects.create_superuser("boss", "boss@example.com", "boss-password")
+site = site_driver.drive(user, other, boss)
+
 print(
     json.dumps(
         {
@@ -101,6 +108,7 @@ print(
                 for k in UserKey.objects.order_by("pk")
             ],
             "disabled_fallbacks": list(DisabledFallback.objects.values_list("user_id", "fallback")),
+            "site": site,
         }
     )
 )

@@ -162,6 +162,11 @@ def webauthn(exported):
 facts["security_key"] = webauthn(legacy["security_key"])
 facts["platform_key"] = webauthn(legacy["platform_key"])
 
+# The site's own 0.9-style code and templates, driven as legacy_seed.py drove them with 0.9.5.
+import site_driver  # noqa: E402
+
+facts["site"] = site_driver.drive(user, User.objects.get(pk=legacy["other_id"]), User.objects.get(username="boss"))
+
 # A session 0.9.5 left behind (its verifications in 0.9's format) is simply not verified any more.
 old = Client(HTTP_HOST="localhost")
 old.cookies["sessionid"] = legacy["session_key"]

@@ -23,7 +23,7 @@ from django.utils.translation import gettext_lazy
 
 from ... import conf, crypto, errors, flows, session, signals, throttle
 from ...models import FALLBACK, DisabledFallback, FallbackCode, Key
-from ...transports import send_email  # noqa: F401  (django-multifactor 0.9's path for the e-mail transport)
+from ...transports import debug_print_console, send_email  # noqa: F401  (0.9.x's paths for these transports)
 from ..base import Factor, register
 
 logger = logging.getLogger("multifactor")

@@ -6,9 +6,9 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from ... import conf
+from ... import conf, session
 from ...views import CodeVerifyView
-from . import authenticate, destinations, send
+from . import NONCE, authenticate, destinations, send
 
 
 class CodeForm(forms.Form):
@@ -32,7 +32,13 @@ class Auth(CodeVerifyView):
         return "multifactor:fallback_auth"
 
     def page(self, request, form=None, status=200):
-        context = {"form": form or CodeForm(), "destinations": destinations(request.user)}
+        shown = destinations(request.user)
+        sent = NONCE in session.load(request.session).pending  # a code was sent to this session
+        context = {
+            "form": form or CodeForm(),
+            "destinations": shown,
+            "succeeded": " + ".join(shown) if sent else "",  # 0.9.x's name: where the code went
+        }
         return render(request, self.template_name, context, status=status)
 
     def get(self, request):

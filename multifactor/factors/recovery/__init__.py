@@ -93,7 +93,10 @@ def regenerate(request) -> list[str]:
             key = Key.objects.create(user=request.user, type=FACTOR.type, name=str(FACTOR.label))
         else:
             key.recovery_codes.all().delete()
-            Key.objects.filter(pk=key.pk).update(enabled=True, failures=0, throttled_until=None, locked_at=None)
+            # revoked_at: verifications made with the old set end, in every session (multifactor.revocation).
+            Key.objects.filter(pk=key.pk).update(
+                enabled=True, failures=0, throttled_until=None, locked_at=None, revoked_at=timezone.now()
+            )
         rows = []
         for code in codes:
             salt = secrets.token_bytes(16)

@@ -3,7 +3,19 @@
 The seed (160 bits from ``secrets`` via pyotp) is made on the server and stored encrypted; a pending
 enrolment is a Key row with ``confirmed=False`` whose id, never its seed, the session remembers. Each code
 is accepted once: the matched time step must be later than the last accepted one, and the comparison and
-update happen on the locked row inside :func:`multifactor.throttle.attempt`.
+update happen on the locked row (SECURITY.md R2).
+
+A user may have several apps (SECURITY.md R4, R17). A code is tried on each of them (pyotp compares in
+constant time) inside one :func:`multifactor.throttle.attempt_any`, which locks all of the user's TOTP rows:
+
+- the app that accepts it verifies the user, and the failure count, which is the user's, goes back to 0 on
+  every app: a right code of one app is never a failed guess on another, fires no ``verification_failed``;
+- a code that no app accepts is one failed guess, counted on every usable app, so ``THROTTLE_MAX_FAILURES``
+  wrong guesses lock them all, however many apps are enrolled (no N x limit guesses with N apps);
+- an app in its delay, locked or disabled checks no code, so it can neither accept one nor answer for
+  another app: a wrong code is answered with 429 only when every app is delayed (the per-user cap), and
+  with ``key_locked`` only when no app is left. Apps whose counts differ (one enrolled after wrong guesses
+  on another) each wait their own delay; a right code of an app that is not delayed still works.
 """
 
 from __future__ import annotations
@@ -132,15 +144,11 @@ def authenticate(request, code) -> Key:
     normalised = normalise(code)
     if normalised is None:
         raise _invalid_code()
-    failure = None
-    for pk in keys:
-        outcome = throttle.attempt(pk, lambda key: _accept(key, normalised), request)
-        if outcome.ok:
-            flows.record_verification(request, outcome.key, FACTOR.type)
-            return outcome.key
-        if failure is None or outcome.reason != "invalid":
-            failure = outcome
-    raise flows.throttled_error(failure)
+    outcome = throttle.attempt_any(keys, lambda key: _accept(key, normalised), request)
+    if not outcome.ok:
+        raise flows.throttled_error(outcome)
+    flows.record_verification(request, outcome.key, FACTOR.type)
+    return outcome.key
 
 
 def _accept(key: Key, code: str) -> bool:
