@@ -55,11 +55,6 @@ def fresh(user_pk):
     return row or (0, None)
 
 
-async def afresh(user_pk):
-    row = await Revision.objects.filter(user_id=user_pk).values_list("value", "reset_at").afirst()
-    return row or (0, None)
-
-
 def current(user):
     """Joined if the backend loaded it with the user (no query), else read now (one query)."""
     found = joined(user)
@@ -113,11 +108,6 @@ def refresh_request(request) -> None:
         validate(request.user, state, reset_at)
         state.revision = value
         save(request.session, state)
-
-
-def strip_request(request, key_pks=None) -> None:
-    """Kept for callers of the earlier design; see :func:`refresh_request`."""
-    refresh_request(request)
 
 
 # -- revoking --------------------------------------------------------------------------------------------

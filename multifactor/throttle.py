@@ -77,7 +77,7 @@ def _announce_locked(rows, request) -> None:
     if keys and request is not None:
         from . import revocation
 
-        revocation.strip_request(request, {row.pk for row in keys})
+        revocation.refresh_request(request)
     for row in rows:
         key, type_ = (row, row.type) if isinstance(row, Key) else (None, FALLBACK)
         signals.key_locked.send(type(row), key=key, type=type_, user=row.user, request=request)
