@@ -12,8 +12,8 @@ from asgiref.sync import sync_to_async
 from django.utils.functional import cached_property
 
 from .. import policy
+from ..models import UserKey
 from . import common
-from .models import UserKey
 
 
 class MultiFactorMixin:

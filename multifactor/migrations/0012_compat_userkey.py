@@ -1,4 +1,4 @@
-"""django-multifactor 0.9.x's ``UserKey``, back as a proxy of ``Key`` (multifactor/compat/models.py): no table."""
+"""django-multifactor 0.9.x's ``UserKey``, back as a proxy of ``Key`` (multifactor/models/userkey.py): no table."""
 
 from django.db import migrations
 

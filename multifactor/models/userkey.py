@@ -1,4 +1,4 @@
-"""0.9.x's ``UserKey`` and ``KeyTypes``, over the library's ``Key`` (imported by ``multifactor.models``).
+"""0.9.x's ``UserKey`` and ``KeyTypes``, over the library's ``Key`` (at 0.9.x's path, ``multifactor.models``).
 
 ``UserKey`` is a proxy of ``Key``: the same rows, with 0.9.x's field names on top, so that what sites wrote
 against 0.9.x keeps working::
@@ -19,7 +19,7 @@ from django.db import models
 from django.db.models import F
 
 from .. import crypto
-from ..models import Key, KeyQuerySet, KeyType
+from .keys import Key, KeyQuerySet, KeyType
 
 KeyTypes = KeyType  # 0.9.x: FIDO2 and TOTP, same values; RECOVERY is new
 DOMAIN_KEYS = KeyType.FIDO2  # 0.9.x: the key types bound to a domain (the WebAuthn RP ID)

@@ -1,4 +1,4 @@
-"""Stored state: users' keys, fallback opt-outs, and the index of sessions holding verifications.
+"""Stored state: keys, fallback opt-outs, per-user revision markers, codes, the audit trail and WebAuthn state.
 
 One ``Key`` table with typed, nullable columns per factor type (rather than a JSON bag), so that the
 constraints that matter are enforced by the database: a WebAuthn credential id is unique, a TOTP time step
@@ -10,7 +10,7 @@ from django.db import models, transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from . import signals
+from .. import signals
 
 
 class KeyType(models.TextChoices):
@@ -254,6 +254,3 @@ class WebAuthnChallenge(models.Model):
 
     def __str__(self):
         return f"WebAuthn challenge {self.digest[:8]}… used {self.used_at:%Y-%m-%d %H:%M:%S}"
-
-
-from .compat.models import DOMAIN_KEYS, KeyTypes, UserKey  # noqa: E402, F401  (django-multifactor 0.9.x names)
