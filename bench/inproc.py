@@ -12,7 +12,10 @@ patching), which would dilute the differences between views. For each session en
   written: a ``Set-Cookie`` of the session cookie, or (db engine) a changed ``django_session`` row.
 
 Views: ``undecorated``, ``login_required``, ``protected`` (the library's protection) for a verified user,
-and ``cold`` (the protected view for a user with a key who has not verified: the redirect). django-otp's
+and ``cold`` (the protected view for a user with a key who has not verified: the redirect). For this library
+also ``unjoined`` (the protected view for a session signed in through Django's own ModelBackend, which does
+not load the revocation counter with the user: the fallback of one query) and, through an ASGIHandler, an
+async view behind ``login_required`` and behind the library's protection (bench/asgi_calls.py). django-otp's
 protection needs its middleware: its ``protected`` and ``cold`` go through a handler with ``OTPMiddleware``,
 its ``undecorated`` and ``login_required`` through one without (a site without MFA), and
 ``login_required+mw`` shows what the middleware alone costs a signed-in page of an OTP site.
@@ -30,20 +33,16 @@ import io
 import json
 import os
 import pstats
-import shutil
 import statistics
 import sys
 import time
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "benchsite.settings")
 
-ENGINES = {
-    "db": ("django.contrib.sessions.backends.db", "shared"),
-    "signed_cookies": ("django.contrib.sessions.backends.signed_cookies", "shared"),
-    "signed_cookies_locmem": ("django.contrib.sessions.backends.signed_cookies", "default"),
-    "signed_cookies_file": ("django.contrib.sessions.backends.signed_cookies", "file"),
+ENGINES = {  # with the default configuration otherwise (Django's default cache: local memory)
+    "db": "django.contrib.sessions.backends.db",
+    "signed_cookies": "django.contrib.sessions.backends.signed_cookies",
 }
-OURS_ONLY = ("signed_cookies_locmem", "signed_cookies_file")  # where ours keeps its revision tokens
 OTP_MIDDLEWARE = "django_otp.middleware.OTPMiddleware"
 
 
@@ -53,7 +52,6 @@ def setup(db_path: str, fresh: bool = True):
         for suffix in ("", "-wal", "-shm", "-journal"):
             if os.path.exists(db_path + suffix):
                 os.remove(db_path + suffix)
-        shutil.rmtree(os.path.join(os.path.dirname(db_path), "filecache"), ignore_errors=True)
     os.makedirs(os.path.dirname(db_path), exist_ok=True)
     import django
 
@@ -218,19 +216,47 @@ def build_calls(lib: str, cookies: dict) -> dict:
     }
     if lib == "otp":
         calls["login_required+mw"] = Call(handler, "/login/", name, verified, "200", b"login ok")
+    if "verified_unjoined" in cookies:
+        calls["unjoined"] = Call(handler, "/protected/", name, cookies["verified_unjoined"], "200", b"protected ok")
     return calls
+
+
+def measure_async(lib: str, cookies: dict, args) -> dict | None:
+    """Ours only (the others have no async protection): an async view behind ``login_required`` and behind
+    ``login_required`` + the library's protection, through Django's ASGIHandler on one event loop."""
+    if lib != "ours":
+        return None
+    import asyncio
+
+    from asgi_calls import AsgiCall, inspect_async
+
+    loop = asyncio.new_event_loop()
+    try:
+        name, verified = cookies["cookie_name"], cookies["verified"]
+        calls = {
+            "async_login_required": AsgiCall(loop, "/async/login/", name, verified, b"async login ok"),
+            "async_protected": AsgiCall(loop, "/async/protected/", name, verified, b"async protected ok"),
+        }
+        for call in calls.values():
+            warm(call)
+        details = {n: inspect_async(call) for n, call in calls.items()}
+        per_rep, cpu, best = time_views(calls, args.reps, args.requests, args.batch)
+    finally:
+        loop.close()
+    base, prot = "async_login_required", "async_protected"
+    return {
+        "views": {n: {"us": summary(per_rep[n]), "cpu_us": summary(cpu[n]), **details[n]} for n in calls},
+        "ratio": summary([p / b for p, b in zip(per_rep[prot], per_rep[base], strict=True)]),
+        "cpu_ratio": summary([p / b for p, b in zip(cpu[prot], cpu[base], strict=True)]),
+        "extra_queries": details[prot]["queries"] - details[base]["queries"],
+    }
 
 
 def measure_engine(lib: str, engine: str, args) -> dict:
     import libs
-    from django.conf import settings
     from django.test import override_settings
 
-    session_engine, mf_cache = ENGINES[engine]
-    overrides = {"SESSION_ENGINE": session_engine}
-    if lib == "ours":
-        overrides["MULTIFACTOR"] = {**settings.MULTIFACTOR, "CACHE": mf_cache}
-    with override_settings(**overrides):
+    with override_settings(SESSION_ENGINE=ENGINES[engine]):
         cookies = libs.prepare(tag=engine)
         calls = build_calls(lib, cookies)
         for call in calls.values():
@@ -239,6 +265,7 @@ def measure_engine(lib: str, engine: str, args) -> dict:
         if args.profile and engine in args.profile:
             profile(calls, args)
         per_rep, cpu, best = time_views(calls, args.reps, args.requests, args.batch)
+        async_result = measure_async(lib, cookies, args)
     ratios = [p / b for p, b in zip(per_rep["protected"], per_rep["login_required"], strict=True)]
     cpu_ratios = [p / b for p, b in zip(cpu["protected"], cpu["login_required"], strict=True)]
     cold = [c / b for c, b in zip(per_rep["cold"], per_rep["login_required"], strict=True)]
@@ -259,6 +286,12 @@ def measure_engine(lib: str, engine: str, args) -> dict:
         "extra_queries": details["protected"]["queries"] - details["login_required"]["queries"],
         "cold_extra_queries": details["cold"]["queries"] - details["login_required"]["queries"],
     }
+    if "unjoined" in per_rep:  # ours with Django's own backend: the counter read by its own query
+        unjoined = [p / b for p, b in zip(per_rep["unjoined"], per_rep["login_required"], strict=True)]
+        result["unjoined_ratio"] = summary(unjoined)
+        result["unjoined_extra_queries"] = details["unjoined"]["queries"] - details["login_required"]["queries"]
+    if async_result:
+        result["async"] = async_result
     if "login_required+mw" in per_rep:
         mw = [p / b for p, b in zip(per_rep["login_required+mw"], per_rep["login_required"], strict=True)]
         result["middleware_ratio"] = summary(mw)
@@ -281,25 +314,6 @@ def profile(calls: dict, args) -> None:
         print(stream.getvalue(), file=sys.stderr)
 
 
-def cleanup_redis(prefix: str) -> None:
-    """Delete this run's keys (only those under its own prefix) from the shared Redis."""
-    try:
-        import redis
-    except ImportError:
-        return
-    from django.conf import settings
-
-    client = redis.Redis.from_url(settings.REDIS_URL)
-    try:
-        keys = list(client.scan_iter(f"{prefix}:*"))
-        if keys:
-            client.delete(*keys)
-    except redis.exceptions.ConnectionError:
-        pass
-    finally:
-        client.close()
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--lib", required=True, choices=["ours", "mf095", "otp"])
@@ -317,36 +331,28 @@ def main(argv=None):
     args.profile = [e for e in args.profile.split(",") if e]
 
     setup(args.db)
-    from django.conf import settings
+    if args.prepare:
+        import libs
 
-    try:
-        if args.prepare:
-            import libs
+        print(json.dumps(libs.prepare()))
+        return
+    import django
 
-            print(json.dumps(libs.prepare()))
-            return
-        import django
-
-        result = {
-            "lib": args.lib,
-            "python": sys.version.split()[0],
-            "django": django.get_version(),
-            "method": "WSGIHandler called in-process",
-            "reps": args.reps,
-            "requests": args.requests,
-            "batch": args.batch,
-            "engines": {},
-        }
-        for engine in args.engines.split(","):
-            if engine in OURS_ONLY and args.lib != "ours":
-                continue
-            started = time.time()
-            result["engines"][engine] = measure_engine(args.lib, engine, args)
-            result["engines"][engine]["seconds"] = round(time.time() - started, 1)
-            print(f"[{args.lib}] {engine}: {time.time() - started:.0f} s", file=sys.stderr)
-    finally:
-        if not args.prepare:
-            cleanup_redis(settings.CACHES["shared"]["KEY_PREFIX"])
+    result = {
+        "lib": args.lib,
+        "python": sys.version.split()[0],
+        "django": django.get_version(),
+        "method": "WSGIHandler (ASGIHandler for the async rows) called in-process",
+        "reps": args.reps,
+        "requests": args.requests,
+        "batch": args.batch,
+        "engines": {},
+    }
+    for engine in args.engines.split(","):
+        started = time.time()
+        result["engines"][engine] = measure_engine(args.lib, engine, args)
+        result["engines"][engine]["seconds"] = round(time.time() - started, 1)
+        print(f"[{args.lib}] {engine}: {time.time() - started:.0f} s", file=sys.stderr)
     text = json.dumps(result, indent=1)
     if args.out:
         with open(args.out, "w") as f:

@@ -86,9 +86,9 @@ def allow_reuse(user):
 # -- sessions ----------------------------------------------------------------------------------------------
 
 
-def _signed_in_client(user) -> Client:
+def _signed_in_client(user, backend=None) -> Client:
     client = Client(HTTP_HOST="localhost")
-    client.force_login(user)
+    client.force_login(user, backend=backend)
     return client
 
 
@@ -105,9 +105,9 @@ def session_cookie(client: Client) -> str:
     return client.cookies[settings.SESSION_COOKIE_NAME].value
 
 
-def verified_session(user, code_now) -> str:
+def verified_session(user, code_now, backend=None) -> str:
     """The session cookie value of a session that passed TOTP verification through the library's view."""
-    client = _signed_in_client(user)
+    client = _signed_in_client(user, backend)
     _verify(client, code_now, user)
     return session_cookie(client)
 
@@ -125,8 +125,15 @@ def prepare(tag: str = "") -> dict:
     code_now = add_totp_key(verified_user)
     cold_user = make_user(f"cold{tag}")
     add_totp_key(cold_user)
-    return {
+    cookies = {
         "cookie_name": settings.SESSION_COOKIE_NAME,
         "verified": verified_session(verified_user, code_now),
         "cold": cold_session(cold_user),
     }
+    if LIB == "ours":  # signed in through Django's own backend: the revocation counter is not joined
+        unjoined_user = make_user(f"unjoined{tag}")
+        unjoined_now = add_totp_key(unjoined_user)
+        cookies["verified_unjoined"] = verified_session(
+            unjoined_user, unjoined_now, backend="django.contrib.auth.backends.ModelBackend"
+        )
+    return cookies

@@ -4,16 +4,16 @@
    working tree (editable), django-multifactor 0.9.5 and django-otp 1.7.5 (bench/venvs.py).
 2. In-process, one process per library (bench/inproc.py): an undecorated view, ``login_required`` and the
    library's protection for a verified user, plus the cold path, on the db and signed_cookies session
-   engines: median time per request, ratio protected / login_required per repetition, SQL statements per
-   request, session writes.
+   engines with the default configuration otherwise: median time per request, ratio protected /
+   login_required per repetition, SQL statements per request, session writes; for this tree also an async
+   view (protected / async login_required, through an ASGIHandler) and a session signed in through Django's
+   own backend (the revocation counter read by a query of its own instead of with the user).
 3. A real server per library (bench/server.py): gunicorn with 2 workers on 127.0.0.1, wrk for a fixed time:
    requests per second of the protected view over the login_required view.
 4. What one verification costs with this library (bench/verify.py): TOTP, recovery code, WebAuthn.
-5. Only when asked (``--only diagnose``): where this library's hot path spends its time (bench/diagnose.py).
 
 Writes bench/results/latest.json and bench/results/latest.rst (the tables) and prints the tables; a partial
 or ``--quick`` run writes latest-<parts>.json/.rst instead, leaving the last full run's files alone.
-Needs Redis on 127.0.0.1:6379 for the signed_cookies runs of this library (its shared revocation cache).
 Runs with the standard library only.
 """
 
@@ -24,7 +24,6 @@ import datetime
 import json
 import os
 import platform
-import socket
 import subprocess
 import sys
 import time
@@ -32,7 +31,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import inproc
 import server
 import venvs
 
@@ -40,12 +38,7 @@ BENCH = venvs.BENCH
 WORK = BENCH / ".work"
 RESULTS = BENCH / "results"
 LABELS = {"ours": "this tree", "mf095": "django-multifactor 0.9.5", "otp": "django-otp 1.7.5"}
-ENGINE_LABELS = {
-    "db": "db",
-    "signed_cookies": "signed_cookies",
-    "signed_cookies_file": "signed_cookies (file cache)",
-    "signed_cookies_locmem": "signed_cookies (locmem)",
-}
+ENGINE_LABELS = {"db": "db", "signed_cookies": "signed_cookies"}
 TARGET_RATIO, TARGET_SERVER = 1.05, 0.95
 
 
@@ -73,15 +66,6 @@ def machine() -> dict:
     }
 
 
-def redis_up(host="127.0.0.1", port=6379) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=2) as s:
-            s.sendall(b"PING\r\n")
-            return s.recv(16).startswith(b"+PONG")
-    except OSError:
-        return False
-
-
 def venv_env(lib: str, prefix: str) -> dict:
     env = dict(os.environ)
     for name in ("PYTHONPATH", "PYTHONHOME", "DJANGO_SETTINGS_MODULE"):
@@ -92,7 +76,7 @@ def venv_env(lib: str, prefix: str) -> dict:
 
 def run_inproc(lib: str, args, prefix: str) -> dict:
     out = WORK / f"inproc-{lib}.json"
-    engines = [e for e in args.engines if lib == "ours" or e not in inproc.OURS_ONLY]
+    engines = args.engines
     command = [
         str(venvs.python_of(lib)),
         str(BENCH / "inproc.py"),
@@ -118,18 +102,9 @@ def run_inproc(lib: str, args, prefix: str) -> dict:
     return json.loads(out.read_text())
 
 
-def run_diagnose(prefix: str) -> str:
-    command = [str(venvs.python_of("ours")), str(BENCH / "diagnose.py"), "--db", str(WORK / "diagnose" / "db.sqlite3")]
-    log("[diagnose] this tree ...")
-    done = subprocess.run(
-        command, env=venv_env("ours", prefix), cwd=BENCH, check=True, timeout=900, capture_output=True, text=True
-    )
-    return done.stdout
-
-
 def run_verify(args, prefix: str) -> dict:
     out = WORK / "verify.json"
-    engines = [e for e in args.engines if e not in inproc.OURS_ONLY]
+    engines = args.engines
     command = [
         str(venvs.python_of("ours")),
         str(BENCH / "verify.py"),
@@ -202,6 +177,46 @@ def inproc_table(results: dict) -> str:
                 ]
             )
     return rst_table(header, rows)
+
+
+def ours_table(results: dict) -> str:
+    """This tree's async rows and its fallback without the backend mixin, per engine."""
+    data = results.get("ours")
+    if not data:
+        return ""
+    header = ["sessions", "view", "baseline", "protected", "ratio (min-max)", "CPU ratio", "extra SQL", "write"]
+    rows = []
+    for engine, r in data["engines"].items():
+        a = r.get("async")
+        if a:
+            v = a["views"]
+            rows.append(
+                [
+                    ENGINE_LABELS[engine],
+                    "async view (ASGI)",
+                    f"{v['async_login_required']['us']['median']:.0f} us",
+                    f"{v['async_protected']['us']['median']:.0f} us",
+                    f"{a['ratio']['median']:.3f} ({a['ratio']['min']:.3f}-{a['ratio']['max']:.3f})",
+                    f"{a['cpu_ratio']['median']:.3f}",
+                    f"{a['extra_queries']:+d}",
+                    yes_no(v["async_protected"]["session_written"]),
+                ]
+            )
+        if "unjoined_ratio" in r:
+            v, u = r["views"], r["unjoined_ratio"]
+            rows.append(
+                [
+                    ENGINE_LABELS[engine],
+                    "Django's ModelBackend (W007)",
+                    f"{v['login_required']['us']['median']:.0f} us",
+                    f"{v['unjoined']['us']['median']:.0f} us",
+                    f"{u['median']:.3f} ({u['min']:.3f}-{u['max']:.3f})",
+                    "",
+                    f"{r['unjoined_extra_queries']:+d}",
+                    yes_no(v["unjoined"]["session_written"]),
+                ]
+            )
+    return rst_table(header, rows) if rows else ""
 
 
 def middleware_note(results: dict) -> str:
@@ -292,6 +307,16 @@ def verdicts(report: dict) -> list[str]:
                 f"{r['extra_queries']:+d} SQL (target 0), session written: "
                 f"{yes_no(r['views']['protected']['session_written'])} (target no) -> {'MET' if ok else 'MISSED'}"
             )
+            a = r.get("async")
+            if a:
+                ok = a["ratio"]["median"] <= TARGET_RATIO and a["extra_queries"] == 0
+                ok = ok and not a["views"]["async_protected"]["session_written"]
+                lines.append(
+                    f"in-process async view, {ENGINE_LABELS[engine]}: ratio {a['ratio']['median']:.3f} "
+                    f"(target <= {TARGET_RATIO}), {a['extra_queries']:+d} SQL (target 0), session written: "
+                    f"{yes_no(a['views']['async_protected']['session_written'])} (target no) -> "
+                    f"{'MET' if ok else 'MISSED'}"
+                )
     srv = report.get("server", {}).get("runs", {}).get("ours")
     if srv:
         for engine, r in srv.items():
@@ -330,6 +355,17 @@ def render(report: dict) -> str:
         note = middleware_note(report["inproc"])
         if note:
             parts += [note, ""]
+        table = ours_table(report["inproc"])
+        if table:
+            parts += [
+                "This tree, in the same processes: an async view behind ``login_required`` (baseline) and behind "
+                "the library's protection, through an ASGIHandler on one event loop; and the protected view for "
+                "a session signed in through Django's own ModelBackend (baseline: login_required), which reads "
+                "the revocation counter with a query of its own:",
+                "",
+                table,
+                "",
+            ]
     if report.get("server"):
         s = report["server"]
         parts += [
@@ -349,9 +385,6 @@ def render(report: dict) -> str:
             verify_table(report["verify"]),
             "",
         ]
-    if report.get("diagnose"):
-        parts += ["Diagnosis of this tree's hot path (bench/diagnose.py):", "", "::", ""]
-        parts += [f"    {line}" if line else "" for line in report["diagnose"].splitlines()] + [""]
     lines = verdicts(report)
     if lines:
         parts += ["Targets (this tree):", "", *(f"- {line}" for line in lines), ""]
@@ -366,17 +399,17 @@ def main(argv=None):
     parser.add_argument(
         "--only",
         default="inproc,server,verify",
-        help="parts to run, comma separated: inproc, server, verify, and diagnose (not run by default)",
+        help="parts to run, comma separated: inproc, server, verify",
     )
     parser.add_argument("--libs", default="ours,mf095,otp")
-    parser.add_argument("--engines", default="db,signed_cookies,signed_cookies_file,signed_cookies_locmem")
+    parser.add_argument("--engines", default="db,signed_cookies")
     parser.add_argument("--reps", type=int, default=7)
     parser.add_argument("--requests", type=int, default=1500, help="per view per repetition")
     parser.add_argument("--batch", type=int, default=100)
     parser.add_argument("--server-seconds", type=float, default=10, help="per view, split into rounds")
     parser.add_argument("--server-rounds", type=int, default=10)
     parser.add_argument("--server-warmup", type=float, default=2)
-    parser.add_argument("--server-engines", default="db,signed_cookies,signed_cookies_file")
+    parser.add_argument("--server-engines", default="db,signed_cookies")
     parser.add_argument("--connections", type=int, default=4)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--workers", type=int, default=2)
@@ -392,15 +425,13 @@ def main(argv=None):
     libs = args.libs.split(",")
     args.engines = args.engines.split(",")
     server_engines = args.server_engines.split(",")
-    if any(e.startswith("signed_cookies") for e in args.engines + server_engines) and not redis_up():
-        sys.exit("Redis is not answering on 127.0.0.1:6379 (needed for signed_cookies); pass --engines db")
 
     started = time.time()
     report = {
         "command": "python bench/run.py" + ("".join(f" {a}" for a in (argv or sys.argv[1:]))),
         "machine": machine(),
     }
-    needed = set(libs) | ({"ours"} if parts & {"verify", "diagnose"} else set())
+    needed = set(libs) | ({"ours"} if "verify" in parts else set())
     for lib in venvs.LIBS:
         if lib in needed:
             venvs.ensure(lib, args.django, log=log)
@@ -409,25 +440,20 @@ def main(argv=None):
     prefix = f"mfbench-{os.getpid()}-{int(time.time())}"
     log(f"[bench] venvs ready ({time.time() - started:.0f} s); load average {os.getloadavg()[0]:.2f}")
     bench_started = time.time()
-    try:
-        if "inproc" in parts:
-            report["inproc"] = {lib: run_inproc(lib, args, prefix) for lib in libs}
-        if "server" in parts:
-            opts = argparse.Namespace(
-                seconds=args.server_seconds,
-                rounds=args.server_rounds,
-                warmup=args.server_warmup,
-                connections=args.connections,
-                threads=args.threads,
-                workers=args.workers,
-            )
-            report["server"] = server.run(libs, server_engines, opts, prefix, log)
-        if "verify" in parts:
-            report["verify"] = run_verify(args, prefix)
-        if "diagnose" in parts:
-            report["diagnose"] = run_diagnose(prefix)
-    finally:
-        cleanup(prefix)
+    if "inproc" in parts:
+        report["inproc"] = {lib: run_inproc(lib, args, prefix) for lib in libs}
+    if "server" in parts:
+        opts = argparse.Namespace(
+            seconds=args.server_seconds,
+            rounds=args.server_rounds,
+            warmup=args.server_warmup,
+            connections=args.connections,
+            threads=args.threads,
+            workers=args.workers,
+        )
+        report["server"] = server.run(libs, server_engines, opts, prefix, log)
+    if "verify" in parts:
+        report["verify"] = run_verify(args, prefix)
     report["machine"]["loadavg_end"] = os.getloadavg()
     report["seconds"] = round(time.time() - bench_started)
     RESULTS.mkdir(parents=True, exist_ok=True)
@@ -442,20 +468,6 @@ def main(argv=None):
     (RESULTS / f"{name}.rst").write_text(text)
     print(text)
     log(f"[bench] {report['seconds']} s (venvs excluded); wrote {RESULTS / name}.json and {name}.rst")
-
-
-def cleanup(prefix: str) -> None:
-    """Delete the Redis keys of this run (its own prefix only), through a venv's redis client."""
-    python = venvs.python_of("ours")
-    if not python.exists():
-        return
-    code = (
-        "import redis, sys\n"
-        "c = redis.Redis.from_url('redis://127.0.0.1:6379/0')\n"
-        "keys = list(c.scan_iter(sys.argv[1] + ':*'))\n"
-        "c.delete(*keys) if keys else None\n"
-    )
-    subprocess.run([str(python), "-c", code, prefix], cwd=BENCH, capture_output=True, timeout=60)
 
 
 if __name__ == "__main__":

@@ -26,7 +26,6 @@ import threading
 import time
 from pathlib import Path
 
-import inproc  # its ENGINES table: session engine and revision cache of each engine name
 import venvs
 
 BENCH = venvs.BENCH
@@ -47,8 +46,7 @@ def env_for(lib: str, engine: str, db: Path, prefix: str) -> dict:
     env.update(
         {
             "BENCH_LIB": lib,
-            "BENCH_ENGINE": "signed_cookies" if engine.startswith("signed_cookies") else "db",
-            "BENCH_MF_CACHE": inproc.ENGINES[engine][1],
+            "BENCH_ENGINE": engine,
             "BENCH_DB": str(db),
             "BENCH_REDIS_PREFIX": prefix,
             "DJANGO_SETTINGS_MODULE": "benchsite.settings",
@@ -312,8 +310,6 @@ def run(libs, engines, opts, prefix, log=print) -> dict:
     }
     for lib in libs:
         for engine in engines:
-            if engine in inproc.OURS_ONLY and lib != "ours":
-                continue
             result["runs"].setdefault(lib, {})[engine] = run_one(lib, engine, opts, prefix, log)
     return result
 

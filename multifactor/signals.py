@@ -7,7 +7,9 @@ key_added = Signal()  # key
 key_removed = Signal()  # key (already deleted: its pk is None), key_pk
 key_toggled = Signal()  # key, enabled
 key_used = Signal()  # key (None for a fallback code), type
-verification_failed = Signal()  # key (None for a fallback code), type, failures
+# key (None for a fallback code, and for a TOTP code tried on several apps), type, failures; for a TOTP code
+# also keys: the pks of the apps it was tried on (one guess counts on all of them)
+verification_failed = Signal()
 key_locked = Signal()  # key (None for a user's fallback codes), type
 recovery_code_used = Signal()  # key (the RECOVERY key), remaining
 codes_regenerated = Signal()  # key, count

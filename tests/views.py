@@ -107,6 +107,8 @@ urlpatterns = [
     path("max-age/", login_required(P(factors=1, max_age=60)(ok)), name="max-age"),
     path("advertise/", login_required(P(advertise=True)(ok)), name="advertise"),
     path("async/", P(factors=1)(async_ok), name="async"),
+    path("async-login/", login_required(async_ok), name="async-login"),
+    path("async-login-f1/", login_required(P(factors=1)(async_ok)), name="async-login-f1"),
     path("cbv/", Protected.as_view(), name="cbv"),
     path("api/thing", login_required(P(factors=1)(api_view)), name="api-thing"),
 ]

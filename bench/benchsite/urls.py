@@ -20,6 +20,14 @@ def protected(request):
     return HttpResponse(b"protected ok")
 
 
+async def async_signed_in(request):
+    return HttpResponse(b"async login ok")
+
+
+async def async_protected(request):
+    return HttpResponse(b"async protected ok")
+
+
 urlpatterns = [
     path("plain/", plain, name="plain"),
     path("login/", login_required(signed_in), name="login_required"),
@@ -32,6 +40,15 @@ if LIB in ("ours", "mf095"):
     urlpatterns += [
         path("protected/", login_required(multifactor_protected(factors=1)(protected)), name="protected"),
         path("admin/multifactor/", include("multifactor.urls")),
+    ]
+if LIB == "ours":
+    urlpatterns += [
+        path("async/login/", login_required(async_signed_in), name="async_login_required"),
+        path(
+            "async/protected/",
+            login_required(multifactor_protected(factors=1)(async_protected)),
+            name="async_protected",
+        ),
     ]
 else:
     from django_otp.decorators import otp_required
