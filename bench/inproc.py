@@ -18,7 +18,8 @@ not load the revocation counter with the user: the fallback of one query) and, t
 async view behind ``login_required`` and behind the library's protection (bench/asgi_calls.py). django-otp's
 protection needs its middleware: its ``protected`` and ``cold`` go through a handler with ``OTPMiddleware``,
 its ``undecorated`` and ``login_required`` through one without (a site without MFA), and
-``login_required+mw`` shows what the middleware alone costs a signed-in page of an OTP site.
+``login_required+mw`` shows what the middleware alone costs a signed-in page of an OTP site. This library's
+``SignedInSessionsMiddleware`` (signed-in sessions) is treated the same way.
 
 ``--prepare`` instead makes a fresh database with the users and sessions for the real-server run and prints
 their cookies as JSON.
@@ -27,6 +28,7 @@ their cookies as JSON.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import cProfile
 import gc
 import io
@@ -43,7 +45,23 @@ ENGINES = {  # with the default configuration otherwise (Django's default cache:
     "db": "django.contrib.sessions.backends.db",
     "signed_cookies": "django.contrib.sessions.backends.signed_cookies",
 }
-OTP_MIDDLEWARE = "django_otp.middleware.OTPMiddleware"
+# The middleware a library adds to every request (its site's others pages pay for it too): the undecorated and
+# login_required views are served without it (the site without MFA), the protected ones with it.
+SITE_MIDDLEWARE = {
+    "otp": "django_otp.middleware.OTPMiddleware",
+    "ours": "multifactor.trust.middleware.SignedInSessionsMiddleware",
+}
+
+
+def without_site_middleware(lib: str):
+    """override_settings without the library's per-request middleware, or None if it has none installed."""
+    from django.conf import settings
+    from django.test import override_settings
+
+    mw = SITE_MIDDLEWARE.get(lib)
+    if mw not in settings.MIDDLEWARE:
+        return None
+    return override_settings(MIDDLEWARE=[m for m in settings.MIDDLEWARE if m != mw])
 
 
 def setup(db_path: str, fresh: bool = True):
@@ -198,14 +216,12 @@ def summary(values):
 
 def build_calls(lib: str, cookies: dict) -> dict:
     from django.core.handlers.wsgi import WSGIHandler
-    from django.test import override_settings
 
     handler = WSGIHandler()
     base = handler
-    if lib == "otp":
-        from django.conf import settings
-
-        with override_settings(MIDDLEWARE=[m for m in settings.MIDDLEWARE if m != OTP_MIDDLEWARE]):
+    bare = without_site_middleware(lib)
+    if bare is not None:
+        with bare:
             base = WSGIHandler()
     name, verified, cold = cookies["cookie_name"], cookies["verified"], cookies["cold"]
     calls = {
@@ -214,7 +230,7 @@ def build_calls(lib: str, cookies: dict) -> dict:
         "protected": Call(handler, "/protected/", name, verified, "200", b"protected ok"),
         "cold": Call(handler, "/protected/", name, cold, "302"),
     }
-    if lib == "otp":
+    if base is not handler:
         calls["login_required+mw"] = Call(handler, "/login/", name, verified, "200", b"login ok")
     if "verified_unjoined" in cookies:
         calls["unjoined"] = Call(handler, "/protected/", name, cookies["verified_unjoined"], "200", b"protected ok")
@@ -233,8 +249,11 @@ def measure_async(lib: str, cookies: dict, args) -> dict | None:
     loop = asyncio.new_event_loop()
     try:
         name, verified = cookies["cookie_name"], cookies["verified"]
+        bare = without_site_middleware(lib)
+        with bare if bare is not None else contextlib.nullcontext():
+            base = AsgiCall(loop, "/async/login/", name, verified, b"async login ok")
         calls = {
-            "async_login_required": AsgiCall(loop, "/async/login/", name, verified, b"async login ok"),
+            "async_login_required": base,
             "async_protected": AsgiCall(loop, "/async/protected/", name, verified, b"async protected ok"),
         }
         for call in calls.values():

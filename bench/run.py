@@ -219,20 +219,28 @@ def ours_table(results: dict) -> str:
     return rst_table(header, rows) if rows else ""
 
 
+MIDDLEWARE_LABELS = {"ours": "this tree's SignedInSessionsMiddleware", "otp": "django-otp's OTPMiddleware"}
+
+
 def middleware_note(results: dict) -> str:
-    data = results.get("otp")
-    if not data:
-        return ""
-    parts = []
-    for engine, r in data["engines"].items():
-        if "middleware_ratio" in r:
-            v = r["views"]
-            extra = v["login_required+mw"]["queries"] - v["login_required"]["queries"]
-            parts.append(
-                f"{ENGINE_LABELS[engine]}: {v['login_required+mw']['us']['median']:.0f} us, "
-                f"{r['middleware_ratio']['median']:.3f}x, {extra:+d} SQL"
-            )
-    return "django-otp's OTPMiddleware alone on a login_required page (no otp_required): " + "; ".join(parts) + "."
+    """What each library's per-request middleware alone costs a login_required page."""
+    notes = []
+    for lib, label in MIDDLEWARE_LABELS.items():
+        data = results.get(lib)
+        if not data:
+            continue
+        parts = []
+        for engine, r in data["engines"].items():
+            if "middleware_ratio" in r:
+                v = r["views"]
+                extra = v["login_required+mw"]["queries"] - v["login_required"]["queries"]
+                parts.append(
+                    f"{ENGINE_LABELS[engine]}: {v['login_required+mw']['us']['median']:.0f} us, "
+                    f"{r['middleware_ratio']['median']:.3f}x, {extra:+d} SQL"
+                )
+        if parts:
+            notes.append(f"{label} alone on a login_required page (no protection): " + "; ".join(parts) + ".")
+    return " ".join(notes)
 
 
 def server_table(result: dict) -> str:

@@ -1,15 +1,21 @@
 """Admin integration. ``MultifactorUserAdmin`` is mixed into a site's UserAdmin (kept from 0.9)."""
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.contrib.admin.options import IS_POPUP_VAR, IncorrectLookupParameters
 from django.db import transaction
 from django.db.models import Exists, OuterRef
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import Resolver404, resolve, reverse
+from django.utils.html import format_html
 from django.utils.inspect import get_func_args
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
-from . import audit, revocation, signals
-from .models import Event, FallbackCode, Key
+from . import audit, conf, flows, revocation, signals
+from .models import Event, FallbackCode, Key, KeyType, RecoveryCode, TrustedBrowser
 
 
 class KeyForm(forms.ModelForm):
@@ -77,20 +83,150 @@ class HasKeysFilter(admin.SimpleListFilter):
         return queryset
 
 
+def _what_is_lost(user) -> list[str]:
+    """What a reset takes from ``user``, in words for the confirmation page."""
+    lost = []
+    keys = [key for key in Key.objects.filter(user=user, confirmed=True) if key.type != KeyType.RECOVERY]
+    for key in keys:
+        if key.locked_at:
+            lost.append(_("%(key)s (locked)") % {"key": key})
+        elif not key.enabled:
+            lost.append(_("%(key)s (disabled)") % {"key": key})
+        else:
+            lost.append(str(key))
+    codes = RecoveryCode.objects.filter(key__user=user, key__confirmed=True, used_at__isnull=True).count()
+    if codes:
+        lost.append(
+            ngettext("%(count)d unused recovery code", "%(count)d unused recovery codes", codes) % {"count": codes}
+        )
+    trusted = _trusted_browsers(user)
+    if trusted:
+        lost.append(ngettext("%(count)d trusted browser", "%(count)d trusted browsers", trusted) % {"count": trusted})
+    return lost
+
+
+def _trusted_browsers(user) -> int:
+    """The user's trusted browsers that count now (none while ``TRUST_DAYS`` is 0); the reset ends them."""
+    from . import models
+
+    days = getattr(conf.get(), "TRUST_DAYS", 0)
+    model = getattr(models, "TrustedBrowser", None)
+    if not days or model is None:
+        return 0
+    rows = model.objects.filter(user=user)
+    return (rows.usable(days) if hasattr(rows, "usable") else rows).count()
+
+
+def _changelist_url(modeladmin, request) -> str:
+    opts = modeladmin.model._meta
+    return reverse(f"{modeladmin.admin_site.name}:{opts.app_label}_{opts.model_name}_changelist")
+
+
+def _requires_mfa(request, url) -> bool:
+    """Whether ``url`` (the admin's change list) sits behind ``multifactor_protected`` asking this user for a
+    factor, as ``decorator_include(multifactor_protected(factors=1), admin.site.urls)`` does."""
+    from . import policy
+
+    try:
+        options = getattr(resolve(url).func, "multifactor_protected", None)
+    except Resolver404:  # pragma: no cover - the URL was just reversed
+        return False
+    if not options or not policy._matches(request.user, options["user_filter"]):
+        return False
+    return policy.required_factors(options["factors"], request) > 0
+
+
+def _reset(user, request) -> None:
+    with transaction.atomic():
+        for key in Key.objects.filter(user=user):
+            key.delete()  # each deletion revokes its verifications in every session
+        FallbackCode.objects.filter(user=user).delete()
+        TrustedBrowser.objects.filter(user=user).delete()  # trusted browsers end with the keys they trusted
+        revocation.revoke_user(user)
+        audit.record("mfa_reset", user, request, admin=request.user.get_username())
+    audit.notify(user, "mfa_reset")  # after the reset's transaction: no mail for a reset rolled back
+
+
 @admin.action(description=_("Reset multi-factor authentication (delete every key)"), permissions=["change"])
 def reset_multifactor(modeladmin, request, queryset):
-    """Delete the selected users' keys and recovery codes; their verified sessions end at once."""
-    count = 0
-    for user in queryset:
-        with transaction.atomic():
-            for key in Key.objects.filter(user=user):
-                key.delete()  # each deletion revokes its verifications in every session
-            FallbackCode.objects.filter(user=user).delete()
-            revocation.revoke_user(user)
-            audit.record("mfa_reset", user, request, admin=request.user.get_username())
-        audit.notify(user, "mfa_reset")  # after the reset's transaction: no mail for a reset rolled back
-        count += 1
-    modeladmin.message_user(request, _("Multi-factor authentication was reset for %(n)d user(s).") % {"n": count})
+    """Ask first (as Django's delete action does), listing what each selected user loses; on "Yes, I'm sure"
+    delete their keys and recovery codes and end their verified sessions at once.
+
+    An admin who resets their own account loses their verification too. If the admin asks them for a factor
+    (``multifactor_protected`` around it), they are sent straight to enrol a new key, and come back to the
+    change list afterwards; otherwise they stay, with a link to enrol."""
+    users = list(queryset)
+    if not request.POST.get("post"):
+        return _confirm_reset(modeladmin, request, users)
+    for user in users:
+        _reset(user, request)
+    count = len(users)
+    modeladmin.message_user(
+        request,
+        ngettext(
+            "Multi-factor authentication was reset for %(count)d user.",
+            "Multi-factor authentication was reset for %(count)d users.",
+            count,
+        )
+        % {"count": count},
+        messages.SUCCESS,
+    )
+    if request.user.pk not in {user.pk for user in users}:
+        return None  # back to the change list
+    back = _changelist_url(modeladmin, request)
+    add = reverse("multifactor:add")
+    if _requires_mfa(request, back):
+        messages.warning(
+            request,
+            _(
+                "You reset your own multi-factor authentication. The admin asks for a key: add a new one now, "
+                "and you will be taken back to the admin."
+            ),
+        )
+        flows.remember_next(request, back)
+        return redirect(add)
+    messages.warning(
+        request,
+        format_html(
+            _(
+                'You reset your own multi-factor authentication. <a href="{}">Add a new key</a> to protect your '
+                "account again."
+            ),
+            add,
+        ),
+    )
+    return None
+
+
+def _confirm_reset(modeladmin, request, users):
+    opts = modeladmin.model._meta
+    me = request.user.pk
+    context = {
+        **modeladmin.admin_site.each_context(request),
+        "title": _("Reset multi-factor authentication?"),
+        "subtitle": None,
+        "opts": opts,
+        "users": [{"user": user, "lost": _what_is_lost(user), "is_you": user.pk == me} for user in users],
+        "includes_you": any(user.pk == me for user in users),
+        "you_need_a_key": any(user.pk == me for user in users)
+        and _requires_mfa(request, _changelist_url(modeladmin, request)),
+        "count": len(users),
+        "trust_on": bool(getattr(conf.get(), "TRUST_DAYS", 0)),
+        "notify": conf.get().NOTIFY_USER,
+        "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+        "cancel_url": _changelist_url(modeladmin, request) + ("?" + request.GET.urlencode() if request.GET else ""),
+        "media": modeladmin.media,
+    }
+    request.current_app = modeladmin.admin_site.name
+    return TemplateResponse(
+        request,
+        getattr(modeladmin, "reset_multifactor_confirmation_template", None)
+        or [
+            f"admin/{opts.app_label}/{opts.model_name}/multifactor_reset_confirmation.html",
+            "admin/multifactor/reset_confirmation.html",
+        ],
+        context,
+    )
 
 
 # django-multifactor 0.9.x's names for them.
@@ -216,3 +352,31 @@ class KeyAdmin(admin.ModelAdmin):
         keys = [(key, key.pk) for key in queryset.select_related("user")]
         super().delete_queryset(request, queryset)
         _announce_changes(request, [], keys)
+
+
+@admin.register(TrustedBrowser)
+class TrustedBrowserAdmin(admin.ModelAdmin):
+    """Each user's trusted browsers (filter or search by user). Deleting one ends it in every session: the
+    user's revision is raised with it. The MFA reset deletes them all."""
+
+    list_display = ("user", "key", "user_agent", "created_at", "last_used_at", "expires_at")
+    list_filter = ("created_at",)
+    search_fields = ("user__username", "user_agent")
+    list_select_related = ("user", "key")
+    readonly_fields = ("user", "key", "user_agent", "created_at", "expires_at", "last_used_at")
+    exclude = ("token_hash", "password_mac")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def delete_model(self, request, obj):
+        super().delete_model(request, obj)
+        revocation.bump({obj.user_id})
+
+    def delete_queryset(self, request, queryset):
+        users = set(queryset.values_list("user_id", flat=True))
+        super().delete_queryset(request, queryset)
+        revocation.bump(users)

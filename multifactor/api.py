@@ -20,6 +20,7 @@ from django.views.decorators.csrf import csrf_exempt
 from . import conf, factors, flows, responses
 from .errors import FlowError
 from .models import Key
+from .trust import browsers
 
 
 def _iso(ts):
@@ -154,6 +155,9 @@ class KeyDetail(ApiView):
         key = flows.user_key(request, key_id)
         name = self.field("name", str, required=False)
         enabled = self.field("enabled", bool, required=False)
+        if name is None and enabled is None:  # an empty body is bad input, not a no-op success
+            message = _("%(name)s is missing or of the wrong type.") % {"name": "name or enabled"}
+            raise FlowError("invalid", message, 400)
         # All or nothing: the name is checked, then the change that can be refused (403, 409) is made first.
         if name is not None:
             name = flows.check_name(name)
@@ -169,8 +173,8 @@ class KeyDetail(ApiView):
 
 
 def verified(request):
-    """The success answer of every ``*/authenticate`` endpoint."""
-    return responses.data({"verified": True, "next": flows.success_url(request)})
+    """The success answer of every ``*/authenticate`` endpoint (with the trust cookie, if one was asked for)."""
+    return browsers.apply(request, responses.data({"verified": True, "next": flows.success_url(request)}))
 
 
 @method_decorator(csrf_exempt, name="dispatch")  # its own dispatch: a JSON 404 even without a CSRF token

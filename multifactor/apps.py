@@ -13,8 +13,10 @@ class MultifactorConfig(AppConfig):
 
         from . import audit, checks, factors, revocation, signals  # noqa: F401  (registers checks and factor types)
         from .models import Key
+        from .trust import checks as trust
 
         audit.connect()
         post_save.connect(revocation.on_key_saved, sender=Key, dispatch_uid="multifactor.revoke_on_save")
         post_delete.connect(revocation.on_key_deleted, sender=Key, dispatch_uid="multifactor.revoke_on_delete")
         signals.keys_changed.connect(revocation.on_keys_changed, dispatch_uid="multifactor.revoke_on_update")
+        trust.connect()

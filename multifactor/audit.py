@@ -89,7 +89,7 @@ def notify(user, kind, key=None):
         logger.exception("Could not send the multifactor notice %s to user %s", kind, user.pk)
 
 
-_receivers = []
+_receivers: list = []
 
 
 def connect():

@@ -96,6 +96,42 @@ def check_urls(app_configs=None, **kwargs):
     return []
 
 
+@checks.register(checks.Tags.urls, checks.Tags.admin)
+def check_admin_collision(app_configs=None, **kwargs):
+    """0.9.x's README mounted the pages at ``admin/multifactor/``, which is also the admin's index page of the
+    app ``multifactor`` (the key and event admins): listed first, the MFA pages answer it, so the admin's
+    breadcrumb and app link lead to the user's keys page. Found by resolving each admin site's app index."""
+    from django.apps import apps
+
+    if not apps.is_installed("django.contrib.admin"):
+        return []
+    from django.contrib.admin.sites import all_sites
+
+    resolver = get_resolver()
+    found = []
+    for site in list(all_sites):
+        if not any(model._meta.app_label == "multifactor" for model in site._registry):
+            continue
+        try:
+            url = reverse(f"{site.name}:app_list", kwargs={"app_label": "multifactor"})
+            match = resolver.resolve(url)
+        except (NoReverseMatch, Resolver404):
+            continue
+        if "multifactor" in match.app_names:
+            found.append(
+                checks.Warning(
+                    f"The multifactor pages are mounted at {url}, which is also the address of the admin site "
+                    f"{site.name!r}'s index of the multi-factor models: the admin's breadcrumb and app link "
+                    "open the user's keys page instead.",
+                    hint='Mount them where no admin URL can be, before the admin, e.g. path("multifactor/", '
+                    'include("multifactor.urls")), and update links or bookmarks to the old address. The old '
+                    "mount keeps working until then.",
+                    id="multifactor.W012",
+                )
+            )
+    return found
+
+
 PATH_HINTS = {
     "BYPASS": "the dotted path of a function fn(request) -> bool",
     "LOGIN_CALLBACK": "the dotted path of a function fn(request, username=...) -> HttpResponse, or False",
@@ -148,7 +184,7 @@ def check_require(app_configs=None, **kwargs):
         try:
             target = import_string(predicate)
         except (ImportError, AttributeError) as exc:
-            problem = f"cannot be imported ({exc})"
+            problem: str | None = f"cannot be imported ({exc})"
         else:
             problem = None if callable(target) else f"names a {type(target).__name__}, not a callable"
         if problem:

@@ -30,7 +30,7 @@ DEPRECATED_KEYS = {
     "LOCKOUT_PERIOD": "use THROTTLE_MAX_DELAY.",
     "ATTEMPT_RETENTION_DAYS": "attempts are audit events now; only prune_mfa_attempts (kept from 0.9) reads it, "
     "multifactor_prune_events --days does not.",
-    "CACHE": "revocation no longer uses a cache: a revision counter is loaded with the user (see README).",
+    "CACHE": "revocation no longer uses a cache: a revision counter is loaded with the user (docs: Revocation).",
 }
 
 
@@ -100,7 +100,7 @@ def _require_rules(v):
     )
 
 
-# name: (default or factory, validator, description). The README's settings table mirrors this.
+# name: (default or factory, validator, description). The settings page of the docs is generated from it (docs/_ext).
 SPEC: dict[str, tuple[Any, Callable[[Any], bool], str]] = {
     "LOGIN_CALLBACK": (
         False,
@@ -168,6 +168,12 @@ SPEC: dict[str, tuple[Any, Callable[[Any], bool], str]] = {
     "NOTIFY_USER": (True, _bool, "mail users when a key is added, removed or locked, or a recovery code used"),
     "REQUIRE": (None, lambda v: v is None or _require_rules(v), "site-wide enforcement rules (see middleware)"),
     "TRUSTED_PROXIES": (0, lambda v: _nonneg_int(v) and v <= 10, "reverse proxies appending to X-Forwarded-For"),
+    "TRUST_DAYS": (0, lambda v: _nonneg_int(v) and v <= 365, "days a trusted browser counts as one factor (0: off)"),
+    "BASE_TEMPLATE": (
+        "multifactor/base.html",
+        lambda v: _str(v) and bool(v),
+        "template the MFA pages are put in (a site's base with title and content blocks)",
+    ),
 }
 
 
@@ -202,6 +208,8 @@ class MultifactorSettings:
     FALLBACK_COOLDOWN: int
     NOTIFY_USER: bool
     TRUSTED_PROXIES: int
+    TRUST_DAYS: int
+    BASE_TEMPLATE: str
     REQUIRE: dict | None
     problems: tuple = ()  # (kind, key, message) found while reading; reported by checks
 

@@ -45,7 +45,7 @@ def multifactor_protected(factors=0, user_filter=None, max_age=0, advertise=Fals
                     return response
                 return view(request, *args, **kwargs)
 
-        wrapped.multifactor_protected = options  # lets the system check spot MFA pages behind protection
+        wrapped.multifactor_protected = options  # type: ignore[attr-defined]  # lets the system check spot MFA pages behind protection
         return wrapped
 
     return decorator

@@ -11,6 +11,7 @@ class FlowError(Exception):
         status: int = 400,
         param: str | None = None,
         retry_after: int = 0,
+        attempts_left: int | None = None,
     ):
         super().__init__(str(message))
         self.code, self.message, self.status, self.param, self.retry_after = (
@@ -20,11 +21,14 @@ class FlowError(Exception):
             param,
             retry_after,
         )
+        self.attempts_left = attempts_left  # wrong answers left before the key locks, when a key was tried
 
     def as_json(self) -> dict:
-        error = {"code": self.code, "message": str(self.message)}
+        error: dict = {"code": self.code, "message": str(self.message)}
         if self.param:
             error["param"] = self.param
+        if self.attempts_left is not None:
+            error["attempts_left"] = self.attempts_left
         return error
 
 

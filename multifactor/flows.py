@@ -13,11 +13,13 @@ from django.utils.html import format_html
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.module_loading import import_string
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from . import conf, errors, revocation, session, signals
 from .models import Key
 from .rules import must_use_mfa
 from .session import Verification
+from .trust import browsers, sessions
 
 
 def state(request) -> session.MfaState:
@@ -39,7 +41,9 @@ def has_keys(user) -> bool:
 # -- verifying -------------------------------------------------------------------------------------------
 
 
-def record_verification(request, key: Key | None, type_: str, uv: bool = False) -> None:
+def record_verification(
+    request, key: Key | None, type_: str, uv: bool = False, trust=None, may_trust: bool = True
+) -> None:
     """Add a verified factor to the session (replacing an older one of the same key), cycle the session key,
     and announce it.
 
@@ -50,36 +54,84 @@ def record_verification(request, key: Key | None, type_: str, uv: bool = False) 
     now = time.time()
     mfa = state(request)
     kept = [v for v in mfa.active(now) if not (v.key_id == (key.pk if key else None) and v.type == type_)]
+    expires = session.draw_expiry(now)
+    if trust is not None:  # no longer than the trust itself
+        expires = min(expires or float("inf"), trust.expires_at.timestamp())
     mfa.verifications = [
-        Verification(key.pk if key else None, type_, now, session.draw_expiry(now), uv),
+        Verification(key.pk if key else None, type_, now, expires, uv, trust.pk if trust else None),
         *kept,
     ]
+    sessions.track(request, mfa)
     value, reset_at = revocation.fresh(request.user.pk)
     revocation.validate(request.user, mfa, reset_at)
+    if mfa.ended:  # this session was signed out from elsewhere meanwhile
+        sessions.end(request)
+        raise errors.FlowError("not_authenticated", _("Sign in first."), 401)
     mfa.revision = value
     request.session.cycle_key()
     session.save(request.session, mfa)
-    signals.key_used.send(Key, key=key, type=type_, user=request.user, request=request)
+    if trust is None:
+        if may_trust and browsers.requested(request):
+            browsers.remember(request, key)
+        signals.key_used.send(Key, key=key, type=type_, user=request.user, request=request)
 
 
 def throttled_error(outcome) -> errors.FlowError:
-    """Turn a failed :class:`~multifactor.throttle.Outcome` into the error users see."""
+    """Turn a failed :class:`~multifactor.throttle.Outcome` into the error users see: how long to wait, how
+    many wrong answers are left before the key locks (once that matters: from the first delay, or when few
+    are left; the API always gets the number as ``attempts_left``), and what to do once it is locked."""
+    left = outcome.attempts_left
     if outcome.reason == "throttled":
+        message = ngettext(
+            "Too many wrong answers. Try again in %(seconds)d second.",
+            "Too many wrong answers. Try again in %(seconds)d seconds.",
+            outcome.retry_after,
+        ) % {"seconds": outcome.retry_after}
         return errors.FlowError(
             "throttled",
-            _("Too many wrong answers. Try again in %(seconds)d seconds.") % {"seconds": outcome.retry_after},
+            _join(message, _tries_left(left)),
             429,
             retry_after=outcome.retry_after,
+            attempts_left=left,
         )
     if outcome.reason == "locked":
-        return errors.FlowError(
-            "key_locked",
-            _("This key was locked after too many wrong answers. Use another factor, or ask an administrator."),
-            403,
-        )
+        if outcome.key is not None and not isinstance(outcome.key, Key):  # the user's fallback codes
+            message = _(
+                "Too many wrong answers: codes sent to you are locked. Verify with one of your keys or a recovery "
+                "code, or ask an administrator to reset your multi-factor authentication."
+            )
+        else:
+            message = _(
+                "Too many wrong answers: this key is locked. Verify with another key or a recovery code, then "
+                "remove the locked key and add it again. No other way in? Ask an administrator to reset your "
+                "multi-factor authentication."
+            )
+        return errors.FlowError("key_locked", message, 403, attempts_left=0)
     if outcome.reason == "disabled":
         return errors.FlowError("key_disabled", _("This key is disabled."), 403)
-    return errors.FlowError("invalid_code", _("That code is not valid."), 400, param="code")
+    message = _("That code is not valid.")
+    if outcome.retry_after or (left is not None and left <= 3):
+        wait = ngettext(
+            "Wait %(seconds)d second before the next try.",
+            "Wait %(seconds)d seconds before the next try.",
+            outcome.retry_after,
+        ) % {"seconds": outcome.retry_after}
+        message = _join(message, _tries_left(left), wait if outcome.retry_after else "")
+    return errors.FlowError("invalid_code", message, 400, param="code", attempts_left=left)
+
+
+def _tries_left(left) -> str:
+    if left is None:
+        return ""
+    return ngettext(
+        "%(count)d more wrong answer locks this key.",
+        "%(count)d more wrong answers lock this key.",
+        left,
+    ) % {"count": left}
+
+
+def _join(*sentences) -> str:
+    return " ".join(s for s in sentences if s)
 
 
 def safe_next(request, consume=True) -> str | None:
@@ -107,14 +159,22 @@ def finish(request):
     from django.shortcuts import redirect
 
     s = conf.get()
-    if s.SHOW_LOGIN_MESSAGE:
-        messages.info(request, format_html(str(s.LOGIN_MESSAGE), reverse("multifactor:home")))
+    login_message(request)
     target = safe_next(request)
     if target:
-        return redirect(target)
-    if s.LOGIN_CALLBACK:
-        return import_string(s.LOGIN_CALLBACK)(request, username=request.user.get_username())
-    return redirect(resolve_url(settings.LOGIN_REDIRECT_URL))
+        response = redirect(target)
+    elif s.LOGIN_CALLBACK:
+        response = import_string(s.LOGIN_CALLBACK)(request, username=request.user.get_username())  # type: ignore[arg-type]
+    else:
+        response = redirect(resolve_url(settings.LOGIN_REDIRECT_URL))
+    return browsers.apply(request, response)  # the trust cookie, when the user asked for it
+
+
+def login_message(request) -> None:
+    """LOGIN_MESSAGE, after a verification through any HTML page (the WebAuthn pages' JSON endpoints too)."""
+    s = conf.get()
+    if s.SHOW_LOGIN_MESSAGE:
+        messages.info(request, format_html(str(s.LOGIN_MESSAGE), reverse("multifactor:home")))
 
 
 def remember_next(request, url: str) -> None:
@@ -135,7 +195,9 @@ def can_manage(request) -> bool:
         return True
     window = conf.get().REAUTH_WINDOW
     now = time.time()
-    return any(v.key_id is not None and now - v.verified_at <= window for v in active_verifications(request))
+    return any(
+        v.key_id is not None and not v.trusted and now - v.verified_at <= window for v in active_verifications(request)
+    )
 
 
 def require_manage(request) -> None:
@@ -172,7 +234,7 @@ def set_enabled(request, key: Key, enabled: bool) -> Key:
 def check_name(name: str) -> str:
     """The name as stored (stripped); a 400 if it is too long."""
     name = (name or "").strip()
-    if len(name) > Key._meta.get_field("name").max_length:
+    if len(name) > Key._meta.get_field("name").max_length:  # type: ignore[operator]  # a CharField has one
         raise errors.FlowError("invalid", _("The name is too long."), 400, param="name")
     return name
 
@@ -215,6 +277,6 @@ def add_key(request, key: Key) -> Key:
     key.confirmed = True
     key.save()
     if first:
-        record_verification(request, key, key.type)
+        record_verification(request, key, key.type, may_trust=False)
     signals.key_added.send(Key, key=key, user=request.user, request=request)
     return key

@@ -40,7 +40,7 @@ def multifactor_exempt(view):
     def wrapped(*args, **kwargs):
         return view(*args, **kwargs)
 
-    wrapped.multifactor_exempt = True
+    wrapped.multifactor_exempt = True  # type: ignore[attr-defined]
     return wrapped
 
 
@@ -108,7 +108,7 @@ class MultifactorEnforcementMiddleware:
         messages.warning(
             request,
             _("You must set up multi-factor authentication before %(deadline)s.")
-            % {"deadline": date_format(timezone.template_localtime(deadline), "DATETIME_FORMAT")},
+            % {"deadline": date_format(timezone.template_localtime(deadline), "DATETIME_FORMAT")},  # type: ignore[attr-defined]
         )
         state.advertised = True
         session.save(request.session, state)

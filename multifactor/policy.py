@@ -26,6 +26,7 @@ from django.utils.translation import ngettext
 
 from . import conf, flows, responses, revocation, session
 from .models import FALLBACK, Key
+from .trust import browsers, sessions
 
 
 def required_factors(factors, request) -> int:
@@ -34,14 +35,27 @@ def required_factors(factors, request) -> int:
 
 
 def count_factors(active, user) -> int:
-    """Distinct keys, plus at most one for fallback codes, and that only for a user with enabled keys.
+    """Distinct keys, plus at most one for fallback codes, and that only for a user with enabled keys; a
+    trusted browser counts as one factor only when nothing else does (it is never a second factor).
 
     A verified key is enabled (revocation strips it otherwise), so the database is asked only when the
     session holds fallback verifications alone: a fallback's worth depends on keys it did not verify.
     """
-    keys = {v.key_id for v in active if v.key_id is not None}
+    keys = {v.key_id for v in active if v.key_id is not None and not v.trusted}
     fallback = any(v.type == FALLBACK for v in active) and (keys or Key.objects.active().filter(user=user).exists())
-    return len(keys) + (1 if fallback else 0)
+    count = len(keys) + (1 if fallback else 0)
+    return count or (1 if any(v.trusted for v in active) else 0)
+
+
+def newest_verified_at(active) -> float | None:
+    """When the newest factor verified in this session was verified; a trusted browser's verification was
+    made in an earlier session, so it never meets ``max_age``."""
+    return max((v.verified_at for v in active if not v.trusted), default=None)
+
+
+def _stale(active, max_age, now) -> bool:
+    newest = newest_verified_at(active)
+    return newest is None or now - newest > max_age
 
 
 def _bypassed(request) -> bool:
@@ -65,11 +79,19 @@ def enforce(request, factors=0, user_filter=None, max_age=0, advertise=False, us
     now = time.time()
     state = session.load(request.session)
     fixed = revocation.check(user, state, revocation.current(user))
+    if fixed is not None and fixed.ended:
+        return signed_out(request)
     if fixed is not None:
         state = fixed
         session.save(request.session, state)
     active = state.active(now)
     required = required_factors(factors, request)
+    if not active and required <= 1 and not max_age and browsers.COOKIE in request.COOKIES:
+        trust = browsers.redeem(request, user)
+        if trust is not None:
+            flows.record_verification(request, trust.key, trust.key.type, trust=trust)
+            state = session.load(request.session)
+            active = state.active(now)
     # A verified key implies the user has keys; ask the database only if needed (a fallback implies nothing).
     has_keys = True if any(v.key_id is not None for v in active) else None
 
@@ -81,8 +103,12 @@ def enforce(request, factors=0, user_filter=None, max_age=0, advertise=False, us
 
     if not active and keys_exist():
         return challenge(request, state)
-    if max_age and active and now - max(v.verified_at for v in active) > max_age:
-        msg = _("This page requires you to verify again every %(seconds)d seconds.") % {"seconds": max_age}
+    if max_age and active and _stale(active, max_age, now):
+        msg = ngettext(
+            "This page requires you to verify again every %(seconds)d second.",
+            "This page requires you to verify again every %(seconds)d seconds.",
+            max_age,
+        ) % {"seconds": max_age}
         return challenge(request, state, msg)
     if required and count_factors(active, user) < required:
         msg = ngettext(
@@ -111,10 +137,10 @@ def passes_without_query(state, revision, factors, max_age, now) -> bool:
     if revision is revocation.NOT_JOINED or not state.verifications or state.revision != revision[0]:
         return False
     active = state.active(now)
-    keys = {v.key_id for v in active if v.key_id is not None}
+    keys = {v.key_id for v in active if v.key_id is not None and not v.trusted}
     if not keys:
-        return False
-    if max_age and now - max(v.verified_at for v in active) > max_age:
+        return factors <= 1 and not max_age and any(v.trusted for v in active)
+    if max_age and _stale(active, max_age, now):
         return False
     return len(keys) >= factors
 
@@ -129,6 +155,17 @@ async def aenforce(request, factors=0, user_filter=None, max_age=0, advertise=Fa
         if passes_without_query(state, revocation.joined(user), factors, max_age, time.time()):
             return None
     return await sync_to_async(enforce)(request, factors, user_filter, max_age, advertise, user=user)
+
+
+def signed_out(request):
+    """This session was signed out from elsewhere: log it out and send it to sign in again."""
+    from django.contrib.auth.views import redirect_to_login
+
+    path = request.get_full_path()
+    sessions.end(request)
+    if responses.prefers_json(request):
+        return responses.error("not_authenticated", _("Sign in first."), 401)
+    return redirect_to_login(path)
 
 
 def challenge(request, state, message=None):

@@ -20,11 +20,15 @@ the counter from before the revocation (and is checked again on the next request
 
 from __future__ import annotations
 
+import functools
+
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from .models import Key, Revision
+from . import conf, crypto
+from .models import Key, Revision, SignedInSession, TrustedBrowser
+from .models.trust import password_mac
 from .session import MfaState, load, save
 
 NOT_JOINED = object()
@@ -33,6 +37,7 @@ NOT_JOINED = object()
 # -- reading the counter ---------------------------------------------------------------------------------
 
 
+@functools.cache
 def _descriptor_cache_name() -> str:
     return Revision._meta.get_field("user").remote_field.cache_name
 
@@ -56,31 +61,44 @@ def fresh(user_pk):
 
 
 def current(user):
-    """Joined if the backend loaded it with the user (no query), else read now (one query)."""
+    """Joined if the backend loaded it with the user (no query), else read now (one query per user object:
+    the middleware and the protection of one request share it, as they share a joined value)."""
     found = joined(user)
-    return fresh(user.pk) if found is NOT_JOINED else found
+    if found is NOT_JOINED:
+        found = getattr(user, "_multifactor_revision", None) or fresh(user.pk)
+        user._multifactor_revision = found
+    return found
 
 
 # -- checking a session's verifications ------------------------------------------------------------------
 
 
 def check(user, state: MfaState, revision) -> MfaState | None:
-    """None if the state's verifications are known good at ``revision`` (no query); else the corrected state
-    (checked against the keys, one query), recording ``revision``. The caller saves a returned state."""
-    if not state.verifications:
+    """None if the state is known good at ``revision`` (no query); else the corrected state (checked against
+    the keys and the session's own row), recording ``revision``. The caller saves a returned state, and logs
+    the session out if it comes back ``ended`` (signed out from elsewhere: its revision is then left as it
+    was, so that every later request checks again until it is logged out)."""
+    if not state.verifications and state.sid is None:
         return None
     value, reset_at = revision
     if state.revision == value:
         return None
     validate(user, state, reset_at)
-    state.revision = value
+    if not state.ended:
+        state.revision = value
     return state
 
 
 def validate(user, state: MfaState, reset_at=None) -> MfaState:
     """Drop verifications whose key is gone, pending, disabled, locked or was revoked after they were made
-    (then enabled again), those older than an admin reset, and fallbacks of a user left with no key or made before
-    the user's latest revocation (one query)."""
+    (then enabled again), those older than an admin reset, fallbacks of a user left with no key or made before
+    the user's latest revocation, and those from a trusted browser whose trust ended (one query each). A
+    session whose row was signed out loses them all and is marked ``ended``."""
+    if state.sid is not None and not _session_live(user, state.sid):
+        state.verifications, state.ended = [], True
+        return state
+    if not state.verifications:
+        return state
     keys = Key.objects.filter(user_id=user.pk, confirmed=True).values_list("pk", "enabled", "locked_at", "revoked_at")
     floor = reset_at.timestamp() if reset_at else 0.0
     active, latest = {}, floor
@@ -90,7 +108,11 @@ def validate(user, state: MfaState, reset_at=None) -> MfaState:
         if enabled and locked_at is None:
             active[pk] = revoked
 
+    trusted = _trusted(user, {v.trust_id for v in state.verifications if v.trust_id is not None})
+
     def valid(v):
+        if v.trust_id is not None and v.trust_id not in trusted:
+            return False
         if v.key_id is None:  # a fallback code stands in for keys the user still has
             return bool(active) and v.verified_at > latest
         return v.key_id in active and v.verified_at > active[v.key_id]
@@ -99,14 +121,31 @@ def validate(user, state: MfaState, reset_at=None) -> MfaState:
     return state
 
 
+def _session_live(user, sid) -> bool:
+    """Whether this sign-in was not signed out; its ``last_seen_at`` becomes now (one UPDATE)."""
+    rows = SignedInSession.objects.filter(pk=sid, user_id=user.pk, ended_at__isnull=True)
+    return bool(rows.update(last_seen_at=timezone.now()))
+
+
+def _trusted(user, ids) -> set:
+    """The ids among ``ids`` of the user's trusted browsers that may still count (none when TRUST_DAYS is 0)."""
+    days = conf.get().TRUST_DAYS
+    if not ids or not days:
+        return set()
+    mac = password_mac(user)
+    rows = TrustedBrowser.objects.usable(days).filter(user_id=user.pk, pk__in=ids).values_list("pk", "password_mac")
+    return {pk for pk, stored in rows if crypto.constant_time_equals(stored, mac)}
+
+
 def refresh_request(request) -> None:
     """Check the current request's own session now (after this request revoked something), so that what it
     renders and saves no longer holds the revoked verification."""
     state = load(request.session)
-    if state.verifications:
+    if state.verifications or state.sid is not None:
         value, reset_at = fresh(request.user.pk)
         validate(request.user, state, reset_at)
-        state.revision = value
+        if not state.ended:
+            state.revision = value
         save(request.session, state)
 
 
@@ -120,7 +159,7 @@ def bump(user_pks, reset=False) -> None:
         return
     with transaction.atomic():
         Revision.objects.bulk_create([Revision(user_id=pk) for pk in pks], ignore_conflicts=True)
-        changes = {"value": F("value") + 1}
+        changes: dict = {"value": F("value") + 1}
         if reset:
             changes["reset_at"] = timezone.now()
         Revision.objects.filter(user_id__in=pks).update(**changes)

@@ -25,18 +25,27 @@ class Verification:
     verified_at: float
     expires_at: float | None  # None: no RECHECK expiry
     uv: bool = False  # WebAuthn user verification seen (a passkey with UV is multi-factor on its own)
+    trust_id: int | None = None  # made from a trusted browser (multifactor.trust): one factor, never more
+
+    @property
+    def trusted(self) -> bool:
+        """From a trusted browser, not from a factor verified in this session."""
+        return self.trust_id is not None
 
     def active(self, now: float) -> bool:
         return self.expires_at is None or self.expires_at > now
 
-    def to_json(self) -> list:
-        return {
+    def to_json(self) -> dict:
+        data = {
             "k": self.key_id,
             "t": self.type,
             "at": self.verified_at,
             "exp": self.expires_at,
             "uv": self.uv,
         }
+        if self.trust_id is not None:
+            data["tr"] = self.trust_id  # only when set: sessions stored before it read back unchanged
+        return data
 
     @classmethod
     def from_json(cls, data) -> Verification | None:
@@ -47,6 +56,7 @@ class Verification:
                 float(data["at"]),
                 data["exp"],
                 bool(data.get("uv", False)),
+                _int_or_none(data.get("tr")),
             )
         except (KeyError, TypeError, ValueError):
             return None
@@ -59,7 +69,9 @@ class MfaState:
     ``verifications``: the verified factors. ``next_url``: where to return after a challenge.
     ``advertised``: the optional-MFA notice was shown. ``revision``: the user's revocation counter at which
     the verifications were last checked against the keys (see :mod:`multifactor.revocation`). ``pending``:
-    id of a key whose enrolment is under way (the secret itself stays in the database).
+    id of a key whose enrolment is under way (the secret itself stays in the database). ``sid``: this
+    sign-in's :class:`~multifactor.models.SignedInSession` row (see :mod:`multifactor.trust.sessions`).
+    ``ended`` (never stored): a check found the session signed out; the caller logs it out.
     """
 
     verifications: list[Verification] = dataclasses.field(default_factory=list)
@@ -67,13 +79,15 @@ class MfaState:
     advertised: bool = False
     revision: int | None = None
     pending: dict = dataclasses.field(default_factory=dict)
+    sid: int | None = None
+    ended: bool = dataclasses.field(default=False, compare=False)
 
     def active(self, now: float | None = None) -> list[Verification]:
         now = time.time() if now is None else now
         return [v for v in self.verifications if v.active(now)]
 
     def to_json(self) -> dict:
-        data = {"v": [v.to_json() for v in self.verifications]}
+        data: dict = {"v": [v.to_json() for v in self.verifications]}
         if self.next_url:
             data["n"] = self.next_url
         if self.advertised:
@@ -82,6 +96,8 @@ class MfaState:
             data["r"] = self.revision
         if self.pending:
             data["p"] = dict(self.pending)  # a copy: the session must not share our dict
+        if self.sid is not None:
+            data["s"] = self.sid
         return data
 
     @classmethod
@@ -96,6 +112,7 @@ class MfaState:
             advertised=bool(data.get("a")),
             revision=_int_or_none(data.get("r")),
             pending=dict(pending) if isinstance(pending, dict) else {},
+            sid=_int_or_none(data.get("s")),
         )
 
 

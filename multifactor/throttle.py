@@ -3,10 +3,12 @@
 Consecutive failures are counted per key in the key's row. After ``THROTTLE_FREE_FAILURES`` of them each
 further failure doubles a delay (from ``THROTTLE_BASE_DELAY`` up to ``THROTTLE_MAX_DELAY`` seconds) during
 which the key refuses to check any answer; at ``THROTTLE_MAX_FAILURES`` the key is locked (disabled, with
-``locked_at`` set) and must be re-enrolled. A success resets the count. The row is locked for the whole
-check (``select_for_update``) and the counter is bumped with an ``UPDATE ... SET failures = failures + 1``,
-so parallel guesses are all counted on every database. Only the key is affected: the user stays signed in
-and their other keys keep working.
+``locked_at`` set) and must be re-enrolled. A success resets the count. Every failed outcome says how many
+wrong answers are left before the lock (``attempts_left``), and an answer refused during a delay is written to
+the audit trail (``verification_throttled``): it was not checked, so it is no failure, but it is an attempt.
+The row is locked for the whole check (``select_for_update``) and the counter is bumped with an ``UPDATE ...
+SET failures = failures + 1``, so parallel guesses are all counted on every database. Only the key is
+affected: the user stays signed in and their other keys keep working.
 
 Keys that answer the same kind of code (a user's several authenticator apps) go through
 :func:`attempt_any`: the code is tried on each of them, and only a code that none of them accepts is a
@@ -19,12 +21,13 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Callable, Iterable
+from datetime import timedelta
 
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from . import conf, signals
+from . import audit, conf, signals
 from .models import FALLBACK, Key
 
 
@@ -33,7 +36,25 @@ class Outcome:
     ok: bool
     reason: str = ""  # "", "invalid", "throttled", "locked", "disabled"
     retry_after: int = 0
-    key: Key | None = None
+    key: Key = None  # type: ignore[assignment]  # None only when not ok: callers read it after checking ok
+    attempts_left: int | None = None  # wrong answers left before the key locks (None: not known)
+
+
+def attempts_left(failures: int) -> int:
+    """Wrong answers a key with this many consecutive failures may still take before it locks."""
+    return max(0, conf.get().THROTTLE_MAX_FAILURES - failures)
+
+
+def _refused(rows, request, retry_after: int, model=Key) -> None:
+    """Write an answer refused during a delay to the audit trail: it was not checked (no failure is counted),
+    but someone tried, and the trail shows every try."""
+    row = rows[0]
+    key = row if model is Key and len(rows) == 1 else None
+    type_ = row.type if model is Key else FALLBACK
+    detail = {"type": type_, "retry_after": retry_after, "failures": max(r.failures for r in rows)}
+    if len(rows) > 1:
+        detail["keys"] = sorted(r.pk for r in rows)
+    audit.record("verification_throttled", row.user, request, key, **detail)
 
 
 def delay_after(failures: int) -> int:
@@ -59,7 +80,7 @@ def _count_failure(model, pks: Iterable[int], now) -> dict[int, int]:
     counts = dict(model.objects.filter(pk__in=pks).values_list("pk", "failures"))
     for pk, failures in counts.items():
         delay = delay_after(failures)
-        model.objects.filter(pk=pk).update(throttled_until=now + timezone.timedelta(seconds=delay) if delay else None)
+        model.objects.filter(pk=pk).update(throttled_until=now + timedelta(seconds=delay) if delay else None)
     return counts
 
 
@@ -98,7 +119,8 @@ def attempt(pk: int, check: Callable, request=None, pending=False, model=Key) ->
         if row.locked_at or (is_key and not row.enabled):
             return Outcome(False, "locked" if row.locked_at else "disabled", key=row)
         if wait := _wait(row, now):
-            return Outcome(False, "throttled", wait, row)
+            _refused([row], request, wait, model)
+            return Outcome(False, "throttled", wait, row, attempts_left(row.failures))
         if check(row):
             done = {"failures": 0, "throttled_until": None, **({"last_used_at": now} if is_key else {})}
             model.objects.filter(pk=pk).update(**done)
@@ -114,8 +136,8 @@ def attempt(pk: int, check: Callable, request=None, pending=False, model=Key) ->
     signals.verification_failed.send(model, key=key, type=type_, user=row.user, request=request, failures=failures)
     if locked:
         _announce_locked([row], request)
-        return Outcome(False, "locked", key=row)
-    return Outcome(False, "invalid", delay_after(failures), row)
+        return Outcome(False, "locked", key=row, attempts_left=0)
+    return Outcome(False, "invalid", delay_after(failures), row, attempts_left(failures))
 
 
 def attempt_any(pks: Iterable[int], check: Callable, request=None) -> Outcome:
@@ -136,7 +158,9 @@ def attempt_any(pks: Iterable[int], check: Callable, request=None) -> Outcome:
             return Outcome(False, "locked" if any(row.locked_at for row in rows) else "disabled")
         ready = [row for row in usable if not _wait(row, now)]
         if not ready:
-            return Outcome(False, "throttled", min(_wait(row, now) for row in usable))
+            wait = min(_wait(row, now) for row in usable)
+            _refused(usable, request, wait)
+            return Outcome(False, "throttled", wait, attempts_left=attempts_left(max(r.failures for r in usable)))
         for row in ready:
             if check(row):
                 Key.objects.filter(pk__in=[r.pk for r in usable]).update(failures=0, throttled_until=None)
@@ -161,5 +185,8 @@ def attempt_any(pks: Iterable[int], check: Callable, request=None) -> Outcome:
     if locked:
         _announce_locked(locked, request)
     if not left:
-        return Outcome(False, "locked")
-    return Outcome(False, "invalid", min(delay_after(counts[row.pk]) for row in left))
+        return Outcome(False, "locked", attempts_left=0)
+    most = max(counts[row.pk] for row in left)
+    return Outcome(
+        False, "invalid", min(delay_after(counts[row.pk]) for row in left), attempts_left=attempts_left(most)
+    )

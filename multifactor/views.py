@@ -4,11 +4,20 @@ Thin: each view parses the request, calls :mod:`multifactor.flows`, and turns a
 :class:`~multifactor.errors.FlowError` into a message and a redirect (or a 404), never a 500.
 """
 
+import re
+
 from django import forms
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.mixins import LoginRequiredMixin
-from django.http import Http404, HttpResponseNotAllowed
-from django.shortcuts import redirect, render
+from django.http import Http404, HttpResponse, HttpResponseNotAllowed
+from django.http.request import split_domain_port
+from django.shortcuts import redirect, resolve_url
+from django.template import engines
+from django.template.backends.django import DjangoTemplates
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils.safestring import mark_safe
 from django.utils.text import capfirst
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
@@ -17,6 +26,50 @@ from django.views.generic import TemplateView, View
 from . import conf, factors, flows
 from .errors import FlowError
 from .models import DisabledFallback, Key, UserKey
+from .trust import pages as trust_pages
+
+OWN_BASE = "multifactor/base.html"
+TITLE = re.compile(r"<title>(.*?)</title>", re.S)
+SITE_PAGE = (
+    "{% extends multifactor_site_base %}{% block title %}{{ multifactor_title }} · {{ block.super }}{% endblock %}"
+    "{% block content %}{{ multifactor_card }}{% endblock %}"
+)
+
+
+def page_context(request) -> dict:
+    """What every MFA page's layout reads: the way back to the site, and whether localhost is needed."""
+    host, port = split_domain_port(request.get_host())
+    localhost_url = ""
+    if settings.DEBUG and host in ("127.0.0.1", "[::1]"):
+        # WebAuthn needs a domain name as RP ID: an IP address is refused by every browser.
+        localhost_url = f"{request.scheme}://localhost{':' + port if port else ''}{request.get_full_path()}"
+    return {"multifactor_site_url": resolve_url(settings.LOGIN_REDIRECT_URL), "localhost_url": localhost_url}
+
+
+def render(request, template_name, context=None, status=200):
+    """Render an MFA page: in its own layout, or, with ``BASE_TEMPLATE`` set to a site's base template, as a
+    fragment put into that template's ``content`` block (its ``title`` block gets the page title).
+
+    Two steps, because the pages' own ``content`` block (kept for templates written for 0.9.x) would otherwise
+    replace the site's ``content`` block whole, without the card around it."""
+    context = {**page_context(request), **(context or {})}
+    site_base = conf.get().BASE_TEMPLATE
+    if site_base == OWN_BASE:
+        return HttpResponse(render_to_string(template_name, context, request), status=status)
+    fragment = render_to_string(template_name, {**context, "multifactor_fragment": True}, request)
+    found = TITLE.search(fragment)
+    title, card = (found.group(1), fragment[: found.start()] + fragment[found.end() :]) if found else ("", fragment)
+    page = next(e for e in engines.all() if isinstance(e, DjangoTemplates)).from_string(SITE_PAGE)
+    extra = {"multifactor_site_base": site_base, "multifactor_title": mark_safe(title.strip())}  # noqa: S308
+    body = page.render({**context, **extra, "multifactor_card": mark_safe(card)}, request)  # noqa: S308
+    return HttpResponse(body, status=status)
+
+
+class PageMixin:
+    """For TemplateViews: render through :func:`render`."""
+
+    def render_to_response(self, context, **response_kwargs):
+        return render(self.request, self.template_name, context, status=response_kwargs.get("status", 200))
 
 
 class MultifactorView(LoginRequiredMixin, View):
@@ -63,14 +116,18 @@ def recovery_summary(user):
     return {"remaining": left, "total": total, "low": bool(total) and left < LOW_RECOVERY_CODES}
 
 
-def after_enrolment(request):
+def enrolment_next(request) -> str:
     """Where a page sends a user who just enrolled a key: to save recovery codes if they have none yet
     (the moment they are most likely to), else where they were going."""
     summary = recovery_summary(request.user)
     if summary is not None and not summary["total"]:
         messages.info(request, _("Now save a set of recovery codes, in case you lose your keys."))
-        return redirect("multifactor:recovery_start")
-    return redirect(flows.success_url(request))
+        return reverse("multifactor:recovery_start")
+    return flows.success_url(request)
+
+
+def after_enrolment(request):
+    return redirect(enrolment_next(request))
 
 
 class CodeVerifyView(MultifactorView):
@@ -78,9 +135,9 @@ class CodeVerifyView(MultifactorView):
     fallback codes): a wrong code is a form error with the flow's status (400, or 429 while throttled)."""
 
     template_name = ""
-    form_class = None
+    form_class: type | None = None
     field = ""
-    raise_statuses = ()  # FlowError statuses that become a message and a redirect instead
+    raise_statuses: tuple[int, ...] = ()  # FlowError statuses that become a message and a redirect instead
 
     def verify(self, request, code):
         raise NotImplementedError
@@ -108,29 +165,72 @@ class CodeVerifyView(MultifactorView):
         return flows.finish(request)
 
 
-class Home(MultifactorView, TemplateView):
+def addable_factors(user):
+    """The kinds of key this user may add now: recovery codes only next to a key (alone they are a dead end)."""
+    keys = has_own_keys(user)
+    return [f for f in factors.all_factors() if f.allowed() and f.start_url_name and (keys or f.type != "RECOVERY")]
+
+
+def has_own_keys(user):
+    return Key.objects.active().filter(user=user).exclude(type="RECOVERY").exists()
+
+
+class Home(PageMixin, MultifactorView, TemplateView):
     template_name = "multifactor/home.html"
 
     def get_context_data(self, **kwargs):
         user = self.request.user
         verified = {v.key_id for v in flows.active_verifications(self.request)}
-        fallbacks = fallbacks_for(user)
+        has_keys = flows.has_keys(user)
+        # A fallback stands in only for keys a user has: without keys it is of no use, so it is not offered.
+        reachable = fallbacks_for(user)
+        fallbacks = reachable if has_keys else []
         return {
             **super().get_context_data(**kwargs),
-            "keys": Key.objects.filter(user=user, confirmed=True),
+            # the recovery code set is shown once, in its own section, not as a key
+            "keys": Key.objects.filter(user=user, confirmed=True).exclude(type="RECOVERY"),
             "verified_ids": verified,
             "can_edit": flows.can_manage(self.request),
+            "has_keys": has_keys,
             "fallbacks": fallbacks,
-            "addable": [f for f in factors.all_factors() if f.allowed() and f.start_url_name],
+            "addable": addable_factors(user),
             "recovery": recovery_summary(user),
             # 0.9.x's names, for home.html written for 0.9.x
             "factors": UserKey.objects.filter(user=user),
             "authed_kids": sorted(k for k in verified if k is not None),
-            "available_fallbacks": fallbacks,
+            "available_fallbacks": reachable,
+            **trust_pages.home_context(self.request),  # trusted browsers and signed-in sessions
         }
 
     def post(self, request, *args, **kwargs):
         return HttpResponseNotAllowed(["GET"])
+
+
+def delete_key(request, ident):
+    key = flows.user_key(request, ident)
+    flows.delete(request, key)
+    messages.success(request, _("%(key)s has been deleted.") % {"key": key})
+    trust_pages.offer_sign_out(request)
+
+
+class Delete(MultifactorView):
+    """GET: what deleting this key means, and a button that POSTs ``delete_factor``; POST deletes it."""
+
+    http_method_names = ["get", "post"]
+
+    def get(self, request, pk):
+        key = flows.user_key(request, pk)
+        others = Key.objects.active().filter(user=request.user).exclude(pk=key.pk).exclude(type="RECOVERY")
+        context = {
+            "key": key,
+            "last": key.type != "RECOVERY" and key.enabled and not others.exists(),
+            "can_edit": flows.can_manage(request),
+        }
+        return render(request, "multifactor/delete.html", context)
+
+    def post(self, request, pk):
+        delete_key(request, pk)
+        return redirect("multifactor:home")
 
 
 class Action(MultifactorView):
@@ -152,9 +252,7 @@ class Action(MultifactorView):
         messages.info(request, template % {"key": key})
 
     def do_delete_factor(self, request, ident):
-        key = flows.user_key(request, ident)
-        flows.delete(request, key)
-        messages.info(request, _("%(key)s has been deleted.") % {"key": key})
+        delete_key(request, ident)
 
     def do_toggle_fallback(self, request, ident):
         if ident not in conf.get().FALLBACKS:
@@ -185,7 +283,12 @@ class Rename(MultifactorView):
 
     def get(self, request, pk):
         key = flows.user_key(request, pk)
-        context = {"object": UserKey.objects.get(pk=key.pk), "form": RenameForm(initial={"name": key.name})}
+        context = {
+            "object": UserKey.objects.get(pk=key.pk),
+            "key": key,
+            "form": RenameForm(initial={"name": key.name}),
+            "can_edit": flows.can_manage(request),
+        }
         return render(request, "multifactor/userkey_form.html", context)
 
     def post(self, request, pk):
@@ -195,24 +298,31 @@ class Rename(MultifactorView):
         return redirect("multifactor:home")
 
 
-class Add(MultifactorView, TemplateView):
+class Add(PageMixin, MultifactorView, TemplateView):
     template_name = "multifactor/add.html"
 
+    def get(self, request, *args, **kwargs):
+        wanted = request.GET.get("next")
+        if wanted:  # the page the user came from, to return to after enrolling (checked when it is used)
+            flows.remember_next(request, wanted)
+        return super().get(request, *args, **kwargs)
+
     def get_context_data(self, **kwargs):
-        methods = [f for f in factors.all_factors() if f.allowed() and f.start_url_name]
+        methods = addable_factors(self.request.user)
         return {
             **super().get_context_data(**kwargs),
             "methods": methods,
+            "first": not flows.has_keys(self.request.user),
             "can_edit": flows.can_manage(self.request),
             "available_factors": [f.type for f in methods],  # 0.9.x's name, for add.html written for 0.9.x
         }
 
 
-class Help(TemplateView):
+class Help(PageMixin, TemplateView):
     template_name = "multifactor/help.html"
 
 
-class Authenticate(MultifactorView, TemplateView):
+class Authenticate(PageMixin, MultifactorView, TemplateView):
     """Choose a method to verify with; a user with a single method goes straight to it."""
 
     template_name = "multifactor/authenticate.html"

@@ -12,7 +12,7 @@ from . import views
 from .admin_site import site
 
 urlpatterns = [
-    path("admin/multifactor/", include("multifactor.urls")),
+    path("multifactor/", include("multifactor.urls")),
     path("admin/", decorator_include(multifactor_protected(factors=1), admin.site.urls)),
     path("staff-admin/", site.urls),
     path("accounts/login/", auth_views.LoginView.as_view(template_name="tests/login.html"), name="login"),

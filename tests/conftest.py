@@ -6,6 +6,7 @@ import pyotp
 import pytest
 from django.contrib.auth import get_user_model
 from django.test import Client
+from django.urls import reverse
 
 from multifactor import crypto
 from multifactor.models import Key
@@ -82,7 +83,7 @@ def verify_totp(client, totp, key=None):
     """Pass TOTP verification through the real page; allows a key to verify again (a new step)."""
     if key is not None:
         Key.objects.filter(pk=key.pk).update(last_step=None)
-    return client.post("/admin/multifactor/totp/auth/", {"answer": totp.now()})
+    return client.post(reverse("multifactor:totp_auth"), {"answer": totp.now()})  # whatever the URLconf's mount
 
 
 @pytest.fixture

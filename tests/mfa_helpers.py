@@ -19,7 +19,7 @@ from django.test import override_settings
 
 from multifactor import session as mf_session
 
-BASE = "/admin/multifactor/"
+BASE = "/multifactor/"
 HOME = BASE
 ADD = BASE + "add/"
 HELP = BASE + "help/"

@@ -22,13 +22,15 @@ from django.core import checks
 from django.core.management import call_command
 from django.test import RequestFactory, override_settings
 from django.urls import include, path
+from django.utils import timezone
 
 from multifactor import crypto
 from multifactor.admin import HasKeysFilter, KeyInline, MultifactorUserAdmin
 from multifactor.decorators import multifactor_protected
 from multifactor.models import Event, FallbackCode, Key, RecoveryCode
+from tests.admin_site import site as staff_site
 from tests.conftest import CsrfClient, make_totp, verify_totp
-from tests.mfa_helpers import data
+from tests.mfa_helpers import data, mfa_state
 
 pytestmark = pytest.mark.urls("tests.admin_urls")
 
@@ -267,16 +269,26 @@ def test_a_locked_key_cannot_be_enabled_again(admin_client, people):
 # -- the reset action --------------------------------------------------------------------------------------
 
 
-def reset(admin_client, *users):
-    return admin_client.post(
-        USERS, {"action": "reset_multifactor", "_selected_action": [u.pk for u in users], "index": "0"}
+def ask_reset(client, *users, changelist=USERS):
+    """Choose the action on the change list: the confirmation page, nothing done yet."""
+    page = client.post(
+        changelist, {"action": "reset_multifactor", "_selected_action": [u.pk for u in users], "index": "0"}
     )
+    assert page.status_code == 200, page.get("Location")
+    assert page.templates[0].name == "admin/multifactor/reset_confirmation.html"
+    return page
+
+
+def reset(client, *users, changelist=USERS):
+    """Choose the action, then answer "Yes, I'm sure" with the confirmation page's own form."""
+    page = ask_reset(client, *users, changelist=changelist)
+    return client.post(changelist, form_data(page, "multifactor-reset-form"))
 
 
 def test_reset_removes_every_key_and_ends_verified_sessions_at_once(admin_client, people):
     alice = people.alice
     other = protected_client(alice, people.alice_totp, people.alice_key)
-    codes = data(other.api("POST", "/admin/multifactor/api/v1/recovery-codes"))["codes"]
+    codes = data(other.api("POST", "/multifactor/api/v1/recovery-codes"))["codes"]
     assert codes and RecoveryCode.objects.filter(key__user=alice).exists()
     FallbackCode.objects.create(user=alice, digest="d" * 64, salt="s" * 16)
     bystander = protected_client(people.bob)  # another user's session is left alone
@@ -290,7 +302,7 @@ def test_reset_removes_every_key_and_ends_verified_sessions_at_once(admin_client
     # the second browser's very next request to a protected view is stopped (no keys left: sent to enrol)
     # the stored session is not edited: its next request sees the raised revocation counter
     answer = other.get("/f1/")
-    assert answer.status_code == 302 and answer["Location"] == "/admin/multifactor/add/"
+    assert answer.status_code == 302 and answer["Location"] == "/multifactor/add/"
     assert bystander.get("/plain/").status_code == 200
 
     event = Event.objects.get(kind="mfa_reset")
@@ -324,7 +336,7 @@ def test_reset_ends_sessions_kept_in_signed_cookies(settings, root, people):
     admin.force_login(root)
     other = protected_client(people.alice, people.alice_totp, people.alice_key)
     assert reset(admin, people.alice).status_code == 302
-    assert other.get("/f1/")["Location"] == "/admin/multifactor/add/"
+    assert other.get("/f1/")["Location"] == "/multifactor/add/"
 
 
 def test_reset_of_several_users(admin_client, people):
@@ -347,6 +359,142 @@ def test_reset_needs_the_change_permission(db, people):
     assert not Event.objects.filter(kind="mfa_reset").exists()
 
 
+def test_reset_asks_first_and_says_what_is_lost(admin_client, people, mailoutbox):
+    alice = people.alice
+    other = protected_client(alice, people.alice_totp, people.alice_key)
+    codes = data(other.api("POST", "/multifactor/api/v1/recovery-codes"))["codes"]
+    mailoutbox.clear()
+    page = ask_reset(admin_client, alice, people.carol)
+    html = page.content.decode()
+    assert "Are you sure you want to reset the multi-factor authentication of these 2 users?" in html
+    assert "every security key, passkey and authenticator app" in html and "their recovery codes" in html
+    assert "every verification in their signed-in sessions" in html
+    # per user: the keys by name, the unused recovery codes counted (ngettext); carol has nothing to lose
+    assert str(people.alice_key) in html and f"{len(codes)} unused recovery codes" in html
+    assert "<strong>carol</strong>: no keys or recovery codes" in html
+    assert "(you)" not in html and "Your own account is selected" not in html
+    fields = form_data(page, "multifactor-reset-form")
+    assert fields["post"] == "yes" and fields["action"] == "reset_multifactor"
+    assert sorted(map(int, fields["_selected_action"])) == sorted([alice.pk, people.carol.pk])
+    # asking changed nothing
+    assert Key.objects.filter(user=alice).count() == 2 and RecoveryCode.objects.filter(key__user=alice).exists()
+    assert not Event.objects.filter(kind="mfa_reset").exists() and mailoutbox == []
+    assert other.get("/f1/").status_code == 200
+
+
+def test_reset_confirmation_counts_in_the_singular(admin_client, people):
+    Key.objects.create(user=people.bob, type="TOTP", enabled=False, locked_at=timezone.now(), name="old phone")
+    html = ask_reset(admin_client, people.bob).content.decode()
+    assert "Are you sure you want to reset the multi-factor authentication of this user?" in html
+    assert "phone (Authenticator app) (disabled)" in html and "old phone (Authenticator app) (locked)" in html
+    response = reset(admin_client, people.bob)
+    assert response.status_code == 302 and response["Location"] == USERS
+    messages = [str(m) for m in admin_client.get(USERS).context["messages"]]
+    assert messages == ["Multi-factor authentication was reset for 1 user."]
+
+
+def test_reset_message_counts_in_the_plural(admin_client, people):
+    reset(admin_client, people.alice, people.bob)
+    messages = [str(m) for m in admin_client.get(USERS).context["messages"]]
+    assert messages == ["Multi-factor authentication was reset for 2 users."]
+
+
+def test_cancelling_the_reset_changes_nothing(admin_client, people, mailoutbox):
+    alice = people.alice
+    other = protected_client(alice, people.alice_totp, people.alice_key)
+    mailoutbox.clear()
+    page = ask_reset(admin_client, alice)
+    (cancel,) = re.findall(r'<a href="([^"]*)" class="button cancel-link">No, take me back</a>', page.content.decode())
+    assert cancel == USERS
+    back = admin_client.get(cancel)
+    assert back.status_code == 200 and [str(m) for m in back.context["messages"]] == []
+    assert list(Key.objects.filter(user=alice)) == [people.alice_key]
+    assert not Event.objects.filter(kind="mfa_reset").exists() and mailoutbox == []
+    assert other.get("/f1/").status_code == 200  # still verified
+
+
+def test_reset_of_yourself_in_an_admin_without_mfa_keeps_you_there(admin_client, root, people):
+    """/staff-admin/ is not behind multifactor_protected: after resetting yourself the admin still answers,
+    with a link to enrol again."""
+    key, totp = make_totp(root)
+    assert verify_totp(admin_client, totp, key).status_code == 302
+    page = ask_reset(admin_client, root, people.alice)
+    html = page.content.decode()
+    assert "<strong>root</strong> (you)" in html
+    assert "Your own account is selected: your keys are deleted too" in html
+    response = admin_client.post(USERS, form_data(page, "multifactor-reset-form"))
+    assert response.status_code == 302 and response["Location"] == USERS
+    back = admin_client.get(USERS)
+    assert back.status_code == 200
+    shown = [str(m) for m in back.context["messages"]]
+    assert 'You reset your own multi-factor authentication. <a href="/multifactor/add/">Add a new key</a>' in shown[1]
+    assert not Key.objects.filter(user__in=[root, people.alice]).exists()
+    assert mfa_state(admin_client).verifications == []
+
+
+def protected_staff_admin():
+    """The staff admin behind multifactor_protected(factors=1), as the README installs the admin."""
+    module = types.ModuleType("tests_admin_protected_staff")
+    module.urlpatterns = [
+        path("multifactor/", include("multifactor.urls")),
+        path("staff-admin/", decorator_include(multifactor_protected(factors=1), staff_site.urls)),
+        path("", include("tests.views")),
+    ]
+    return module
+
+
+def test_reset_of_yourself_behind_mfa_sends_you_to_enrol_and_back(root, people):
+    """The admin asks for a factor and you just deleted yours: straight to enrolment (not a dead end), and
+    back to the change list once the new key is added."""
+    key, totp = make_totp(root)
+    client = CsrfClient()
+    client.force_login(root)
+    with override_settings(ROOT_URLCONF=protected_staff_admin()):
+        assert client.get(USERS)["Location"] == "/multifactor/authenticate/"
+        assert verify_totp(client, totp, key).status_code == 302
+        page = ask_reset(client, root)
+        assert "This admin asks you for a key, so right after the reset you will be asked to add a new one" in (
+            page.content.decode()
+        )
+        response = client.post(USERS, form_data(page, "multifactor-reset-form"))
+        assert response.status_code == 302 and response["Location"] == "/multifactor/add/"
+        assert not Key.objects.filter(user=root).exists()
+        add = client.get("/multifactor/add/")
+        assert add.status_code == 200
+        shown = [str(m) for m in add.context["messages"]]
+        assert "Multi-factor authentication was reset for 1 user." in shown
+        assert any("You reset your own multi-factor authentication. The admin asks for a key" in m for m in shown)
+        assert client.get(USERS)["Location"] == "/multifactor/add/"  # no way around it
+        assert mfa_state(client).next_url == USERS  # where enrolment ends
+        enrol = client.get("/multifactor/totp/new/")
+        answer = client.post("/multifactor/totp/new/", {"answer": pyotp.TOTP(enrol.context["secret"]).now()})
+        assert answer.status_code == 302
+        assert client.get(USERS).status_code == 200
+
+
+def test_reset_of_someone_else_behind_mfa_keeps_you_in_the_admin(root, people):
+    key, totp = make_totp(root)
+    client = CsrfClient()
+    client.force_login(root)
+    with override_settings(ROOT_URLCONF=protected_staff_admin()):
+        assert verify_totp(client, totp, key).status_code == 302
+        page = ask_reset(client, people.alice)
+        assert "Your own account is selected" not in page.content.decode()
+        response = client.post(USERS, form_data(page, "multifactor-reset-form"))
+        assert response.status_code == 302 and response["Location"] == USERS
+        assert client.get(USERS).status_code == 200
+    assert not Key.objects.filter(user=people.alice).exists() and Key.objects.filter(user=root).exists()
+
+
+def test_reset_confirmation_keeps_the_change_list_filters(admin_client, people):
+    page = admin_client.post(
+        f"{USERS}?multifactor=yes",
+        {"action": "reset_multifactor", "_selected_action": [people.alice.pk], "index": "0"},
+    )
+    assert page.status_code == 200
+    assert 'href="/staff-admin/auth/user/?multifactor=yes" class="button cancel-link"' in page.content.decode()
+
+
 # -- no secret on any admin page ---------------------------------------------------------------------------
 
 
@@ -364,7 +512,7 @@ def test_no_secret_on_any_admin_page(admin_client, people):
     seed = pyotp.random_base32()
     totp_key, totp = make_totp(alice, name="second phone", seed=seed)
     other = protected_client(alice, totp, totp_key)
-    codes = data(other.api("POST", "/admin/multifactor/api/v1/recovery-codes"))["codes"]
+    codes = data(other.api("POST", "/multifactor/api/v1/recovery-codes"))["codes"]
     public_key = bytes(range(1, 78))
     Key.objects.create(
         user=alice, type="FIDO2", name="yubikey", credential_id=b"\x01" * 32, public_key=public_key, sign_count=7
@@ -539,8 +687,9 @@ def contract_layout(prefix):
 
 
 LAYOUTS = [
-    pytest.param("tests.admin_urls", "/admin/multifactor/", id="contract"),
+    pytest.param("tests.admin_urls", "/multifactor/", id="readme"),
     pytest.param(contract_layout("security/"), "/security/", id="other-prefix"),
+    pytest.param(contract_layout("admin/multifactor/"), "/admin/multifactor/", id="0.9.x-mount"),  # still works
 ]
 
 
@@ -608,7 +757,7 @@ def test_admin_login_page_never_loops(db):
     response = client.get("/admin/", follow=True)
     assert response.status_code == 200
     chain = [url for url, _ in response.redirect_chain]
-    assert chain == ["/admin/multifactor/authenticate/", "/admin/multifactor/totp/auth/"]
+    assert chain == ["/multifactor/authenticate/", "/multifactor/totp/auth/"]
 
 
 def test_manage_py_check_accepts_the_contract_layout(db):
@@ -641,4 +790,74 @@ def test_admin_pages_answer_json_clients_with_401(staffer):
     assert response.status_code == 401
     body = json.loads(response.content)
     assert body["errors"][0]["code"] == "mfa_required"
-    assert body["meta"]["authenticate_url"] == "/admin/multifactor/authenticate/"
+    assert body["meta"]["authenticate_url"] == "/multifactor/authenticate/"
+
+
+# -- the mount point: the admin's index of our models stays the admin's ------------------------------------
+
+
+def test_admin_app_index_of_our_models_is_reachable_with_the_readme_mount(admin_client, root):
+    """README's layout: /multifactor/ for the MFA pages, so /admin/multifactor/ is the admin's own index of
+    the key and event admins, which its breadcrumbs link to."""
+    key, totp = make_totp(root)
+    assert verify_totp(admin_client, totp, key).status_code == 302
+    for index in ("/admin/multifactor/", "/staff-admin/multifactor/"):
+        page = admin_client.get(index)
+        assert page.status_code == 200 and page.resolver_match.url_name == "app_list", index
+        assert [app["app_label"] for app in page.context["app_list"]] == ["multifactor"]
+        assert {m["object_name"] for m in page.context["app_list"][0]["models"]} >= {"Key", "Event"}
+    changelist = admin_client.get(KEYS).content.decode()
+    assert f'<a href="{STAFF_ADMIN}multifactor/">Multi-factor authentication</a>' in changelist
+
+
+def mount_warnings():
+    return [m for m in checks.run_checks(tags=[checks.Tags.urls]) if m.id == "multifactor.W012"]
+
+
+def test_readme_mount_has_no_collision_warning(db):
+    assert mount_warnings() == []
+
+
+def test_the_old_mount_is_a_warning_but_keeps_working(staffer):
+    """0.9.x's README mount, admin/multifactor/, is the admin's app index URL of our models: a warning (not an
+    error: the pages keep working, as test_admin_login_then_mfa_then_back[0.9.x-mount] shows)."""
+    old = contract_layout("admin/multifactor/")
+    with override_settings(ROOT_URLCONF=old):
+        (warning,) = mount_warnings()
+        call_command("check")  # a warning does not stop the site
+        client = CsrfClient()
+        client.force_login(staffer)
+        assert client.get("/admin/multifactor/").resolver_match.namespace == "multifactor"  # the keys page
+    assert isinstance(warning, checks.Warning)
+    assert "/admin/multifactor/" in warning.msg and "'admin'" in warning.msg
+    assert 'path("multifactor/", include("multifactor.urls"))' in warning.hint
+
+
+def test_the_old_mount_without_our_admins_is_fine(db):
+    """An admin site that registers none of our models has no index for them to collide with."""
+    bare = AdminSite(name="bare")
+    module = types.ModuleType("tests_admin_bare_site")
+    module.urlpatterns = [path("bare/multifactor/", include("multifactor.urls")), path("bare/", bare.urls)]
+    with override_settings(ROOT_URLCONF=module):
+        assert mount_warnings() == []
+
+
+def test_reset_confirmation_counts_trusted_browsers_and_the_reset_ends_them(admin_client, people, settings):
+    from multifactor.models import TrustedBrowser
+    from multifactor.models.trust import password_mac
+
+    settings.MULTIFACTOR = {**settings.MULTIFACTOR, "TRUST_DAYS": 30}
+    alice = people.alice
+    for n in range(2):
+        TrustedBrowser.objects.create(
+            user=alice,
+            key=people.alice_key,
+            token_hash=f"{n}" * 64,
+            password_mac=password_mac(alice),
+            expires_at=timezone.now() + timezone.timedelta(days=30),
+        )
+    page = ask_reset(admin_client, alice)
+    html = page.content.decode()
+    assert "2 trusted browsers" in html and "the browsers they chose to trust" in html
+    assert admin_client.post(USERS, form_data(page, "multifactor-reset-form")).status_code == 302
+    assert not TrustedBrowser.objects.filter(user=alice).exists()

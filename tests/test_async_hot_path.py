@@ -63,3 +63,19 @@ def test_unverified_async_view_is_challenged_through_the_sync_path(signed_in, to
     assert response.status_code == 302 and response["Location"].endswith("/authenticate/")
     _, base_hops, _ = run_async(signed_in, "/async-login/", hops)
     assert len(challenge_hops) > len(base_hops)  # the counter above does see the library's hops
+
+
+def test_signed_in_sessions_middleware_stays_in_the_event_loop(signed_in, totp_key, hops):
+    """``SignedInSessionsMiddleware`` (tests/settings.py installs it) is async-capable: a settled session
+    passes it without a hop; Django would otherwise run a sync-only middleware in a thread on every request."""
+    from django.conf import settings
+
+    assert "multifactor.trust.middleware.SignedInSessionsMiddleware" in settings.MIDDLEWARE
+    key, totp = totp_key
+    verify_totp(signed_in, totp)
+    run_async(signed_in, "/async-login/", hops)
+    response, seen, _ = run_async(signed_in, "/async-login-f1/", hops)
+    assert response.status_code == 200
+    # A sync-only middleware puts itself and everything outside it in a thread: one hop of the handler chain.
+    assert not [name for name in seen if name.startswith(("convert_exception_to_response", "SignedInSessions"))]
+    assert not [name for name in seen if "check" in name], seen

@@ -49,7 +49,7 @@ def urlconf(*patterns):
     return module
 
 
-def the_mfa_pages(prefix="admin/multifactor/"):
+def the_mfa_pages(prefix="multifactor/"):
     return path(prefix, include("multifactor.urls"))
 
 
@@ -157,7 +157,7 @@ def test_bad_setting_does_not_break_requests(settings, client, user):
     key, totp = make_totp(user)
     client.force_login(user)
     with with_multifactor(settings, RECHECK_MIN="soon", RECHECK="always", UNKNOWN=1):
-        assert client.get("/f1/")["Location"] == "/admin/multifactor/authenticate/"
+        assert client.get("/f1/")["Location"] == "/multifactor/authenticate/"
         assert verify_totp(client, totp).status_code == 302
         assert client.get("/f1/").content == b"ok"
 
@@ -258,7 +258,7 @@ def test_mfa_pages_shadowed_by_a_protected_admin_are_an_error():
     """The MFA pages listed after a protected admin: the admin's catch-all answers their URLs."""
     conf = urlconf(
         path("admin/", decorator_include(multifactor_protected(factors=1), admin.site.urls)),
-        the_mfa_pages(),
+        the_mfa_pages("admin/multifactor/"),
     )
     with override_settings(ROOT_URLCONF=conf):
         assert ids(multifactor_issues()) == ["multifactor.E003"]
@@ -267,12 +267,12 @@ def test_mfa_pages_shadowed_by_a_protected_admin_are_an_error():
 def test_one_protected_mfa_page_is_an_error():
     """Not only the authenticate page: any MFA page a challenge leads to must be reachable."""
     conf = urlconf(
-        path("admin/multifactor/totp/auth/", multifactor_protected(factors=1)(views.ok)),
+        path("multifactor/totp/auth/", multifactor_protected(factors=1)(views.ok)),
         the_mfa_pages(),
     )
     with override_settings(ROOT_URLCONF=conf):
         (issue,) = multifactor_issues()
-    assert issue.id == "multifactor.E003" and "/admin/multifactor/totp/auth/" in issue.msg
+    assert issue.id == "multifactor.E003" and "/multifactor/totp/auth/" in issue.msg
 
 
 def test_recommended_layout_is_fine():

@@ -118,7 +118,7 @@ def test_disable_with_delete_removes_the_keys(alice):
     assert run("multifactor_disable", "--delete", "alice") == "Deleted 1 key(s) of alice.\n"
     assert not Key.objects.filter(user=alice).exists()
     response = client.get("/f1/")
-    assert response.status_code == 302 and response["Location"] == "/admin/multifactor/add/"
+    assert response.status_code == 302 and response["Location"] == "/multifactor/add/"
     assert Event.objects.get(kind="mfa_reset").detail == {"detail_action": "deleted", "count": 1}
 
 

@@ -15,7 +15,7 @@ from multifactor.models import DisabledFallback, Key
 from tests.conftest import make_totp, verify_totp
 from tests.mfa_helpers import ADD, AUTHENTICATE, HOME, TOTP_NEW, action_url, rename_url
 
-FALLBACK = "/admin/multifactor/fallback/auth/"
+FALLBACK = "/multifactor/fallback/auth/"
 TEMPLATES_09 = Path(__file__).resolve().parent / "templates" / "multifactor09"
 
 
@@ -45,7 +45,7 @@ def test_a_09_home_override_renders_its_content(overrides, signed_in, user, two_
     assert 'class="mf-card site-wide"' in html  # container_class
     assert rows(html) == [("TOTP", "Old phone", "authed"), ("TOTP", "", "locked")]
     assert f'href="{rename_url(phone.pk)}"' in html and f'href="{rename_url(spare.pk)}"' in html
-    assert 'class="site-auth" href="/admin/multifactor/totp/auth/"' in html  # {% url factor.auth_url %}
+    assert 'class="site-auth" href="/multifactor/totp/auth/"' in html  # {% url factor.auth_url %}
     assert 'data-name="email" data-enabled="off"' in html and "alice@example.com" in html
     assert "Added " in html and "Never used." in html and "ago." in html  # added_on, last_used
     assert 'class="site-add"' in html  # can_edit
@@ -79,10 +79,10 @@ def test_a_09_authenticate_override_gets_methods_as_triples_and_the_fallbacks(ov
     html = response.content.decode()
     assert response.status_code == 200 and "Verify (0.9 override)" in html
     links = re.findall(r'<a class="site-method" href="([^"]+)"><strong>([^<]+)</strong> <small>([^<]*)</small>', html)
-    assert ("/admin/multifactor/totp/auth/", "Authenticator app", "Old phone") in links
-    assert ("/admin/multifactor/fido2/auth/", "Security key or passkey", "yubikey") in links
+    assert ("/multifactor/totp/auth/", "Authenticator app", "Old phone") in links
+    assert ("/multifactor/fido2/auth/", "Security key or passkey", "yubikey") in links
     assert response.context["fallbacks"] == ["email"]
-    assert 'href="/admin/multifactor/fallback/auth/">Request Fallback Token <small>email</small>' in html
+    assert 'href="/multifactor/fallback/auth/">Request Fallback Token <small>email</small>' in html
 
 
 def test_the_method_summary_counts_unnamed_keys(signed_in, user):

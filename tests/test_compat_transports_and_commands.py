@@ -14,7 +14,7 @@ from multifactor.factors.fallback import debug_print_console
 from multifactor.models import Event
 from tests.mfa_helpers import mf_settings
 
-FALLBACK = "/admin/multifactor/fallback/auth/"
+FALLBACK = "/multifactor/fallback/auth/"
 
 
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")

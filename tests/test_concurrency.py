@@ -56,7 +56,7 @@ def test_same_code_in_parallel_html_succeeds_once(user):
     code = totp.now()
 
     def work(client):
-        return [client.post("/admin/multifactor/totp/auth/", {"answer": code}).status_code]
+        return [client.post("/multifactor/totp/auth/", {"answer": code}).status_code]
 
     results, _elapsed = run_in_threads(user, THREADS, work)
     assert results.count(302) == 1

@@ -86,7 +86,7 @@ def test_one_recovery_code_on_the_page_by_20_threads_succeeds_once(user):
     codes, _key = make_codes(user)
 
     def work(client):
-        return [client.post("/admin/multifactor/recovery/auth/", {"code": codes[1].lower()}).status_code]
+        return [client.post("/multifactor/recovery/auth/", {"code": codes[1].lower()}).status_code]
 
     results, _elapsed = race([signed_in(user) for _ in range(THREADS)], work)
     assert results.count(302) == 1 and results.count(400) == THREADS - 1

@@ -22,9 +22,9 @@ from tests.conftest import (
 
 pytestmark = pytest.mark.django_db
 
-AUTHENTICATE = "/admin/multifactor/authenticate/"
-ADD = "/admin/multifactor/add/"
-HOME = "/admin/multifactor/"
+AUTHENTICATE = "/multifactor/authenticate/"
+ADD = "/multifactor/add/"
+HOME = "/multifactor/"
 
 
 def assert_challenged(response, to=AUTHENTICATE):
@@ -189,7 +189,7 @@ def two_keys_verified_with_first(client, user):
 
 def test_rule4_disabling_key_on_home_page_ends_its_verification(client, user):
     first, second = two_keys_verified_with_first(client, user)
-    response = client.post(f"/admin/multifactor/toggle_factor:{first.pk}/")
+    response = client.post(f"/multifactor/toggle_factor:{first.pk}/")
     assert response.status_code == 302
     assert not Key.objects.get(pk=first.pk).enabled
     assert_challenged(client.get("/f1/"))  # the user still has an enabled key, but no verification
@@ -197,7 +197,7 @@ def test_rule4_disabling_key_on_home_page_ends_its_verification(client, user):
 
 def test_rule4_deleting_key_on_home_page_ends_its_verification(client, user):
     first, second = two_keys_verified_with_first(client, user)
-    assert client.post(f"/admin/multifactor/delete_factor:{first.pk}/").status_code == 302
+    assert client.post(f"/multifactor/delete_factor:{first.pk}/").status_code == 302
     assert not Key.objects.filter(pk=first.pk).exists()
     assert_challenged(client.get("/f1/"))
 
@@ -210,7 +210,7 @@ def test_rule4_disabling_key_in_one_session_ends_it_in_another(user):
         c.force_login(user)
         assert verify_totp(c, totp1, first).status_code == 302
         assert_runs(c.get("/f1/"))
-    assert laptop.post(f"/admin/multifactor/toggle_factor:{first.pk}/").status_code == 302
+    assert laptop.post(f"/multifactor/toggle_factor:{first.pk}/").status_code == 302
     assert_challenged(phone.get("/f1/"))
     assert_challenged(laptop.get("/f1/"))
 
@@ -222,7 +222,7 @@ def test_rule4_deleting_key_in_one_session_ends_it_in_another(user):
     for c in (laptop, phone):
         c.force_login(user)
         assert verify_totp(c, totp1, first).status_code == 302
-    assert laptop.post(f"/admin/multifactor/delete_factor:{first.pk}/").status_code == 302
+    assert laptop.post(f"/multifactor/delete_factor:{first.pk}/").status_code == 302
     assert_challenged(phone.get("/f1/"))
 
 
@@ -598,10 +598,10 @@ def test_enrolment_returns_to_the_remembered_url(signed_in):
     import pyotp
 
     assert_challenged(signed_in.get("/f1/?q=1"), ADD)
-    page = signed_in.get("/admin/multifactor/totp/new/")
-    response = signed_in.post("/admin/multifactor/totp/new/", {"answer": pyotp.TOTP(page.context["secret"]).now()})
-    assert_challenged(response, "/admin/multifactor/recovery/")
-    codes_page = signed_in.post("/admin/multifactor/recovery/")
+    page = signed_in.get("/multifactor/totp/new/")
+    response = signed_in.post("/multifactor/totp/new/", {"answer": pyotp.TOTP(page.context["secret"]).now()})
+    assert_challenged(response, "/multifactor/recovery/")
+    codes_page = signed_in.post("/multifactor/recovery/")
     assert codes_page.status_code == 200
     assert codes_page.context["continue_url"] == "/f1/?q=1"
     assert_runs(signed_in.get("/f1/?q=1"))
@@ -612,8 +612,8 @@ def test_enrolment_returns_straight_to_the_remembered_url_without_recovery_codes
 
     settings.MULTIFACTOR = {**settings.MULTIFACTOR, "FACTORS": ["TOTP"]}
     assert_challenged(signed_in.get("/f1/?q=1"), ADD)
-    page = signed_in.get("/admin/multifactor/totp/new/")
-    response = signed_in.post("/admin/multifactor/totp/new/", {"answer": pyotp.TOTP(page.context["secret"]).now()})
+    page = signed_in.get("/multifactor/totp/new/")
+    response = signed_in.post("/multifactor/totp/new/", {"answer": pyotp.TOTP(page.context["secret"]).now()})
     assert_challenged(response, "/f1/?q=1")
     assert_runs(signed_in.get("/f1/?q=1"))
 

@@ -672,5 +672,5 @@ def test_a_fallback_code_does_not_open_the_window_for_managing_keys(user):
 
     edit_mfa_state(client, fallback_verified)
     assert client.get("/f1/").content == b"ok"  # it stands in for the key on protected pages
-    response = client.api("post", "/admin/multifactor/api/v1/totp/begin")
+    response = client.api("post", "/multifactor/api/v1/totp/begin")
     assert response.status_code == 403 and response.json()["errors"][0]["code"] == "reauthentication_required"

@@ -31,8 +31,8 @@ from tests.mfa_helpers import action_url, mfa_state
 pytestmark = pytest.mark.urls(__name__)
 
 MIDDLEWARE = "multifactor.middleware.MultifactorEnforcementMiddleware"
-ADD = "/admin/multifactor/add/"
-AUTHENTICATE = "/admin/multifactor/authenticate/"
+ADD = "/multifactor/add/"
+AUTHENTICATE = "/multifactor/authenticate/"
 User = get_user_model()
 
 
@@ -55,7 +55,7 @@ def on_the_bank_list(user):
 
 
 urlpatterns = [
-    path("admin/multifactor/", include("multifactor.urls")),
+    path("multifactor/", include("multifactor.urls")),
     path("admin/", admin.site.urls),
     path("staff-admin/", admin_site.site.urls),
     path("accounts/login/", auth_views.LoginView.as_view(template_name="tests/login.html"), name="login"),
@@ -132,9 +132,9 @@ def test_enrolling_lets_the_user_through_and_back(require, staff):
     client = signed_in(staff)
     assert client.get("/mine/")["Location"] == ADD
     assert client.get(ADD).status_code == 200
-    page = client.get("/admin/multifactor/totp/new/")
+    page = client.get("/multifactor/totp/new/")
     assert page.status_code == 200
-    response = client.post("/admin/multifactor/totp/new/", {"answer": pyotp.TOTP(page.context["secret"]).now()})
+    response = client.post("/multifactor/totp/new/", {"answer": pyotp.TOTP(page.context["secret"]).now()})
     assert response.status_code == 302
     assert client.get("/mine/").status_code == 200
 
@@ -156,7 +156,7 @@ def test_two_factors_required(require, staff):
     client = signed_in(staff)
     verify_totp(client, totp)
     assert client.get("/mine/")["Location"] == AUTHENTICATE
-    response = client.post("/admin/multifactor/totp/auth/", {"answer": other_totp.now()})
+    response = client.post("/multifactor/totp/auth/", {"answer": other_totp.now()})
     assert response.status_code == 302
     assert {v.key_id for v in mfa_state(client).verifications} == {key.pk, other_key.pk}
     assert client.get("/mine/").status_code == 200
@@ -297,12 +297,12 @@ EXEMPT = [
     "/accounts/login/",
     "/admin/login/",
     "/staff-admin/login/",
-    "/admin/multifactor/",
-    "/admin/multifactor/add/",
-    "/admin/multifactor/help/",
-    "/admin/multifactor/authenticate/",
-    "/admin/multifactor/totp/new/",
-    "/admin/multifactor/api/v1/status",
+    "/multifactor/",
+    "/multifactor/add/",
+    "/multifactor/help/",
+    "/multifactor/authenticate/",
+    "/multifactor/totp/new/",
+    "/multifactor/api/v1/status",
     "/static/site.css",
     "/media/a.png",
     "/health/",
@@ -334,7 +334,7 @@ def test_mfa_pages_for_a_user_with_keys_never_loop(require, staff):
     make_totp(staff)
     response = signed_in(staff).get("/page/", follow=True)
     assert response.status_code == 200
-    assert [u for u, _ in response.redirect_chain] == [AUTHENTICATE, "/admin/multifactor/totp/auth/"]
+    assert [u for u, _ in response.redirect_chain] == [AUTHENTICATE, "/multifactor/totp/auth/"]
 
 
 def test_login_url_exempts_only_itself(require, settings, staff):
@@ -426,7 +426,7 @@ def test_a_user_who_must_use_mfa_cannot_remove_their_last_key(require, staff):
     assert Key.objects.filter(pk=key.pk).exists()
     client.post(action_url("toggle_factor", key.pk))
     assert Key.objects.get(pk=key.pk).enabled
-    response = client.api("patch", f"/admin/multifactor/api/v1/keys/{key.pk}", {"enabled": False})
+    response = client.api("patch", f"/multifactor/api/v1/keys/{key.pk}", {"enabled": False})
     assert response.status_code == 409 and response.json()["errors"][0]["code"] == "mfa_required_by_policy"
     second, _ = make_totp(staff, name="second")
     client.post(action_url("delete_factor", key.pk))  # with another key left, it may go

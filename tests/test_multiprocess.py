@@ -216,11 +216,11 @@ class Browser:
         assert status == 302, body[:500]
 
     def verify(self, server, code):
-        status, location, body = self.request(server, "/admin/multifactor/totp/auth/", {"answer": code})
+        status, location, body = self.request(server, "/multifactor/totp/auth/", {"answer": code})
         assert status == 302, body[:800]
 
 
-AUTHENTICATE = "/admin/multifactor/authenticate/"
+AUTHENTICATE = "/multifactor/authenticate/"
 
 
 def test_disable_in_process_a_challenges_in_process_b(servers):
@@ -247,8 +247,8 @@ def test_disable_in_process_a_challenges_in_process_b(servers):
     assert two.request(a, "/f1/")[::2] == (200, b"ok")
 
     # Browser 1 disables the key through A.
-    status, location, _ = one.request(a, f"/admin/multifactor/toggle_factor:{key_1}/", {})
-    assert (status, location) == (302, "/admin/multifactor/")
+    status, location, _ = one.request(a, f"/multifactor/toggle_factor:{key_1}/", {})
+    assert (status, location) == (302, "/multifactor/")
 
     # The very next request to B, from either browser, is challenged.
     status, location, _ = one.request(b, "/f1/")
@@ -274,14 +274,14 @@ def test_delete_in_process_b_ends_verification_seen_by_a(servers):
     two.verify(b, totp.at(time.time() + 30))
     assert one.request(a, "/f1/")[::2] == (200, b"ok")
 
-    status, location, _ = two.request(b, f"/admin/multifactor/delete_factor:{key_1}/", {})
-    assert (status, location) == (302, "/admin/multifactor/")
+    status, location, _ = two.request(b, f"/multifactor/delete_factor:{key_1}/", {})
+    assert (status, location) == (302, "/multifactor/")
     assert one.request(a, "/f1/")[:2] == (302, AUTHENTICATE)
 
 
 # -- a throttle or lock reached through one process holds in the other (SECURITY.md R4) --------------------
 
-TOTP_AUTH = "/admin/multifactor/totp/auth/"
+TOTP_AUTH = "/multifactor/totp/auth/"
 THROTTLE_SMALL = {  # two free failures, then a long delay; never locked
     "THROTTLE_FREE_FAILURES": 2,
     "THROTTLE_BASE_DELAY": 300,
@@ -424,8 +424,8 @@ def test_a_request_in_flight_in_a_during_a_revocation_in_b_does_not_undo_it(infl
     flight.start()
     try:
         wait_for(gate / "started", "the request in flight")
-        status, location, _ = owner.request(b, f"/admin/multifactor/toggle_factor:{key_1}/", {})
-        assert (status, location) == (302, "/admin/multifactor/")
+        status, location, _ = owner.request(b, f"/multifactor/toggle_factor:{key_1}/", {})
+        assert (status, location) == (302, "/multifactor/")
         assert victim.request(b, "/f1/")[:2] == (302, AUTHENTICATE)  # seen at once, while A is still busy
     finally:
         (gate / "go").touch()

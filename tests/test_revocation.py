@@ -265,7 +265,7 @@ def test_locked_key_is_revoked_everywhere(engine, user, settings):
     attacker = signed_in_client(user)
     settings.MULTIFACTOR = {**settings.MULTIFACTOR, "THROTTLE_FREE_FAILURES": 10, "THROTTLE_MAX_FAILURES": 1}
     wrong = "000000" if "000000" not in {totp1.at(time.time() + 30 * k) for k in range(-2, 3)} else "111111"
-    attacker.post("/admin/multifactor/totp/auth/", {"answer": wrong})
+    attacker.post("/multifactor/totp/auth/", {"answer": wrong})
     assert Key.objects.filter(pk=k1.pk, locked_at__isnull=False).exists()
     assert victim.get("/f1/")["Location"] == AUTHENTICATE
     assert victim.get("/plain/").content == b"plain"

@@ -24,7 +24,7 @@ from tests.test_revocation import ENGINES, engine  # noqa: F401  (the engine fix
 pytestmark = pytest.mark.django_db
 
 COOKIE = django_settings.SESSION_COOKIE_NAME
-RECOVERY_AUTH = "/admin/multifactor/recovery/auth/"
+RECOVERY_AUTH = "/multifactor/recovery/auth/"
 
 
 def verified(user, totp, key):
@@ -99,8 +99,9 @@ def test_a_stale_write_after_an_admin_reset(engine, user, admin_user):  # noqa: 
     in_flight = InFlight(victim)
     admin = CsrfClient()
     admin.force_login(admin_user)
-    response = admin.post(
-        "/staff-admin/auth/user/", {"action": "reset_multifactor", "_selected_action": [user.pk], "index": "0"}
+    response = admin.post(  # "post": the answer of the action's confirmation page
+        "/staff-admin/auth/user/",
+        {"action": "reset_multifactor", "_selected_action": [user.pk], "index": "0", "post": "yes"},
     )
     assert response.status_code == 302
     assert not Key.objects.filter(user=user).exists()
@@ -163,7 +164,7 @@ def test_a_verification_racing_a_revocation_does_not_carry_the_revoked_one_over(
     Key.objects.filter(pk=k2.pk).update(last_step=None)
     hook = RevokeDuringVerification(k1)
     with connection.execute_wrapper(hook):
-        assert client.post("/admin/multifactor/totp/auth/", {"answer": totp2.now()}).status_code == 302
+        assert client.post("/multifactor/totp/auth/", {"answer": totp2.now()}).status_code == 302
     assert hook.done and not Key.objects.get(pk=k1.pk).enabled
     assert client.get("/f2/")["Location"] == AUTHENTICATE  # only key 2 is verified
     assert client.get("/f1/").content == b"ok"

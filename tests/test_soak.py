@@ -39,9 +39,9 @@ WRONG_RATE = 0.3  # chance, per sign-in, of a wrong code before the right one
 REPLAY_RATE = 0.2  # chance, per sign-in, of replaying the user's last accepted code first
 STEP = 30
 WINDOW = 1  # TOTP_WINDOW, the library's default
-AUTHENTICATE = "/admin/multifactor/authenticate/"
-TOTP_AUTH = "/admin/multifactor/totp/auth/"
-PAGES = ("/f1/", "/cbv/", "/callable/", "/lambda/", "/plain/", "/admin/multifactor/")
+AUTHENTICATE = "/multifactor/authenticate/"
+TOTP_AUTH = "/multifactor/totp/auth/"
+PAGES = ("/f1/", "/cbv/", "/callable/", "/lambda/", "/plain/", "/multifactor/")
 PROBE = "/done/"  # an open page the users never ask for: readiness checks, left out of the access counts
 BODIES = {"/f1/": b"ok", "/cbv/": b"cbv ok", "/callable/": b"ok", "/lambda/": b"ok", "/plain/": b"plain"}
 

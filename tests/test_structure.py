@@ -16,12 +16,12 @@ LAYERS = [
     ["conf", "errors", "signals", "responses", "rules", "backends", "compat.checks", "templatetags", "compat"],
     ["crypto", "session", "transports", "compat.settings"],
     ["models"],
-    ["revocation", "audit", "throttle"],
+    ["revocation", "audit", "throttle", "trust"],
     ["flows", "policy", "factors.base"],
     ["factors.fallback", "factors.fido2", "factors.recovery", "factors.totp", "compat.common", "decorators"],
-    ["factors", "middleware", "mixins", "compat.mixins"],
-    ["api", "views", "admin", "management"],
-    ["urls", "checks", "apps", "common", "app_settings"],
+    ["factors", "middleware", "trust.middleware", "mixins", "compat.mixins"],
+    ["api", "openapi", "views", "trust.views", "trust.api", "admin", "management"],
+    ["urls", "checks", "trust.checks", "apps", "common", "app_settings"],
 ]
 # Factor subpackages' HTML and JSON modules belong to the layer of ``views`` and ``api``.
 HTML_JSON = ("views", "api")

@@ -183,9 +183,7 @@ def test_enrol_with_current_code_activates_named_key(signed_in, user):
     seed = signed_in.get(TOTP_NEW).context["secret"]
     code = pyotp.TOTP(seed).now()
     r = signed_in.post(TOTP_NEW, {"answer": code, "name": "Work phone"})
-    assert (
-        r.status_code == 302 and r["Location"] == "/admin/multifactor/recovery/"
-    )  # a first key: save recovery codes next
+    assert r.status_code == 302 and r["Location"] == "/multifactor/recovery/"  # a first key: save recovery codes next
     key = Key.objects.get(user=user)
     assert (key.confirmed, key.enabled, key.name, key.type) == (True, True, "Work phone", "TOTP")
     assert crypto.decrypt(key.secret) == seed
@@ -248,7 +246,7 @@ def test_enrolment_lockout_then_a_fresh_enrolment_works(signed_in, user):
         assert fresh != seed
         r = signed_in.post(TOTP_NEW, {"answer": pyotp.TOTP(fresh).now()})
         assert r.status_code == 302, r.content
-        assert r["Location"] == "/admin/multifactor/recovery/", [str(m) for m in get_messages(r.wsgi_request)]
+        assert r["Location"] == "/multifactor/recovery/", [str(m) for m in get_messages(r.wsgi_request)]
         assert crypto.decrypt(Key.objects.get(user=user, confirmed=True).secret) == fresh
 
 

@@ -83,12 +83,14 @@ def test_catalogue_has_no_untranslated_or_fuzzy_entry(locale):
     fuzzy = [e["msgid"] for e in entries if "fuzzy" in e["flags"]]
     assert untranslated == [] and fuzzy == []
     plural = [e for e in entries if "msgid_plural" in e]
-    assert plural and all(len(e["msgstr"]) >= 2 for e in plural)
+    assert plural and all(len(e["msgstr"]) >= 1 for e in plural)  # as many as nplurals: tests/test_locales.py
 
 
 @pytest.mark.parametrize("locale", LOCALES)
 def test_translations_keep_placeholders_and_markup(locale):
     for entry in catalogue(locale):
+        if "msgid_plural" in entry:
+            continue  # a plural form may drop a singular's placeholder: tests/test_locales.py checks those
         for translated in entry["msgstr"].values():
             for pattern in (r"%\(\w+\)[sd]", r"\{\}", r"<a href=\"[^\"]*\">", r"</a>"):
                 source = sorted(re.findall(pattern, entry["msgid"]))
@@ -110,8 +112,9 @@ def test_compiled_catalogue_matches_the_po_file(locale):
         compiled = gettext.GNUTranslations(handle)
     for entry in catalogue(locale):
         if "msgid_plural" in entry:
-            assert compiled.ngettext(entry["msgid"], entry["msgid_plural"], 1) == entry["msgstr"][0]
-            assert compiled.ngettext(entry["msgid"], entry["msgid_plural"], 5) == entry["msgstr"][1]
+            for n in (1, 5):  # the form the language's Plural-Forms picks (pl, uk: 3 forms; ja, zh: 1)
+                got = compiled.ngettext(entry["msgid"], entry["msgid_plural"], n)
+                assert got == entry["msgstr"][compiled.plural(n)]
         else:
             assert compiled.gettext(entry["msgid"]) == entry["msgstr"][0], entry["msgid"]
 
@@ -153,11 +156,11 @@ def german(settings):
 @pytest.mark.parametrize(
     ("url", "expected"),
     [
-        ("/admin/multifactor/", ["Ihre Sicherheitsschlüssel", "Sie haben noch keine Sicherheitsschlüssel."]),
-        ("/admin/multifactor/add/", ["Sicherheitsschlüssel hinzufügen", "Authenticator-App"]),
-        ("/admin/multifactor/help/", ["Über die Multi-Faktor-Authentifizierung", "Gerät verloren?"]),
-        ("/admin/multifactor/totp/new/", ["Authenticator-App einrichten", "Code aus Ihrer App", "Aktivieren"]),
-        ("/admin/multifactor/fido2/new/", ["Sicherheitsschlüssel oder Passkey hinzufügen"]),
+        ("/multifactor/", ["Ihre Sicherheitsschlüssel", "Sie haben noch keine Sicherheitsschlüssel."]),
+        ("/multifactor/add/", ["Schützen Sie Ihr Konto mit einem zweiten Faktor", "Authenticator-App"]),
+        ("/multifactor/help/", ["Über die Multi-Faktor-Authentifizierung", "Gerät verloren?"]),
+        ("/multifactor/totp/new/", ["Authenticator-App einrichten", "Code aus Ihrer App", "Aktivieren"]),
+        ("/multifactor/fido2/new/", ["Sicherheitsschlüssel oder Passkey hinzufügen"]),
     ],
 )
 def test_pages_render_in_german(german, user, url, expected):
@@ -175,18 +178,18 @@ def test_home_with_keys_in_german(german, user):
     make_totp(user, name="Telefon")
     client = CsrfClient()
     client.force_login(user)
-    html = client.get("/admin/multifactor/").content.decode()
-    for text in ("Zuletzt verwendet", "aktiviert", "Um diese Einstellungen zu ändern,"):
+    html = client.get("/multifactor/").content.decode()
+    for text in ("nie verwendet", "aktiviert", "Um diese Einstellungen zu ändern,"):
         assert text in html, text
     assert "Your security keys" not in html and "Last used" not in html
-    choose = client.get("/admin/multifactor/authenticate/", follow=True)
+    choose = client.get("/multifactor/authenticate/", follow=True)
     assert "Bestätigen" in choose.content.decode()
 
 
 def test_api_errors_in_german(german, user):
     client = CsrfClient()
     client.force_login(user)
-    response = client.api("PATCH", "/admin/multifactor/api/v1/keys/999", {"name": "x"})
+    response = client.api("PATCH", "/multifactor/api/v1/keys/999", {"name": "x"})
     assert response.status_code == 404
     assert response.json()["errors"][0]["message"] == "Diesen Schlüssel gibt es nicht."
 

@@ -1202,6 +1202,25 @@ def test_passkey_sign_in(passkey, user):
     assert key.sign_count == 1 and key.last_used_at is not None
 
 
+def test_passkey_page_endpoint_answers_as_the_api_and_leaves_the_sign_in_message(passkey, user):
+    """The passkey page completes through its own endpoint (multifactor:passkey_complete): the API's
+    answer, plus the message every verification ends with, shown on the page it goes to; the API itself
+    leaves no message (an API client renders no pages)."""
+    from django.contrib.messages import get_messages
+    from django.urls import reverse
+
+    auth, _key = passkey
+    for url, expect_message in ((reverse("multifactor:passkey_complete"), True), (PASSKEY_COMPLETE, False)):
+        client = new_client()
+        begin = data(post(client, PASSKEY_BEGIN))
+        response = post(client, url, {"credential": auth.get(begin)})
+        assert response.status_code == 200, response.content
+        assert data(response) == {"user": "alice", "verified": True, "next": "/done/"}
+        page = client.get("/multifactor/")
+        texts = [str(m) for m in get_messages(page.wsgi_request)]
+        assert bool(texts) is expect_message, texts
+
+
 def test_passkey_sign_in_follows_a_safe_next(passkey):
     auth, _key = passkey
     client = new_client()

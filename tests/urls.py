@@ -7,7 +7,7 @@ from django.urls import include, path
 from . import views
 
 urlpatterns = [
-    path("admin/multifactor/", include("multifactor.urls")),
+    path("multifactor/", include("multifactor.urls")),
     path("admin/", admin.site.urls),
     path(
         "accounts/login/",

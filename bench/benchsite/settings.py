@@ -52,6 +52,10 @@ if LIB in ("ours", "mf095"):
     INSTALLED_APPS.append("multifactor")
 if LIB == "ours":  # the README's set-up: the revocation counter is loaded with the user (Django's own
     # backend is listed too, only for the benchmark's "unjoined" sessions signed in through it)
+    MIDDLEWARE.insert(
+        MIDDLEWARE.index("django.contrib.auth.middleware.AuthenticationMiddleware") + 1,
+        "multifactor.trust.middleware.SignedInSessionsMiddleware",
+    )
     AUTHENTICATION_BACKENDS = ["multifactor.backends.ModelBackend", "django.contrib.auth.backends.ModelBackend"]
 elif LIB == "otp":
     INSTALLED_APPS += ["django_otp", "django_otp.plugins.otp_totp"]
@@ -61,7 +65,7 @@ elif LIB == "otp":
         "django_otp.middleware.OTPMiddleware",
     )
     OTP_LOGIN_URL = "/otp/login/"
-else:
+elif LIB != "mf095":
     raise RuntimeError(f"BENCH_LIB={LIB!r}: expected ours, mf095 or otp")
 
 TEMPLATES = [

@@ -50,7 +50,7 @@ if LIB == "ours":
             name="async_protected",
         ),
     ]
-else:
+if LIB == "otp":
     from django_otp.decorators import otp_required
     from django_otp.views import LoginView as OtpLoginView
 

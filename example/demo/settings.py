@@ -1,5 +1,6 @@
 """Settings of the demo site. DEMO ONLY: the secrets below are public; never reuse them in a real site."""
 
+import os
 from pathlib import Path
 
 import django
@@ -17,9 +18,9 @@ INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
+    "demo",  # before staticfiles: its runserver (which ends with the URL and the credentials) is the one used
     "django.contrib.staticfiles",
     "multifactor",
-    "demo",
 ]
 AUTHENTICATION_BACKENDS = ["multifactor.backends.ModelBackend"]  # the revocation counter comes with the user
 MIDDLEWARE = [
@@ -28,6 +29,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "multifactor.trust.middleware.SignedInSessionsMiddleware",  # signed-out sessions refused on every page
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -51,7 +53,7 @@ TEMPLATES = [
 DATABASES = {
     "default": {
         "ENGINE": "django.db.backends.sqlite3",
-        "NAME": BASE_DIR / "db.sqlite3",
+        "NAME": os.environ.get("DEMO_DATABASE") or BASE_DIR / "db.sqlite3",  # DEMO_DATABASE: the start-up test's
         "OPTIONS": {"transaction_mode": "IMMEDIATE", "timeout": 20},
     }
 }
@@ -73,9 +75,11 @@ DEFAULT_FROM_EMAIL = "demo@localhost"
 
 MULTIFACTOR = {
     "TOKEN_ISSUER_NAME": "Multifactor demo",
-    "FIDO_SERVER_ID": "localhost",  # open the demo as http://localhost:8000 (127.0.0.1 is not a valid RP ID)
+    "FIDO_SERVER_ID": "localhost",  # open the demo as http://localhost:<port> (127.0.0.1 is not a valid RP ID)
     "FIDO_SERVER_NAME": "Multifactor demo",
     "PASSKEY_LOGIN": True,  # the login page links to passwordless sign-in with a passkey
+    "BASE_TEMPLATE": "demo/base.html",  # the MFA pages inside the demo's own page (header, messages)
+    "TRUST_DAYS": 30,  # verification pages offer "Trust this browser for 30 days"
     # DEMO ONLY: this key is public, so TOTP seeds stored with it are not protected. A real site generates
     # its own with `python -m multifactor.crypto` and keeps it out of the code (MULTIFACTOR_ENCRYPTION_KEYS).
     "ENCRYPTION_KEYS": ["nnu1M0evLhKut-XDxLnK4Hbjq1j8b9sHFJ1HNFErTrc="],

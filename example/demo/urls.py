@@ -10,7 +10,7 @@ from multifactor.decorators import multifactor_protected
 from . import views
 
 urlpatterns = [
-    path("admin/multifactor/", include("multifactor.urls")),
+    path("multifactor/", include("multifactor.urls")),
     path("admin/", decorator_include(multifactor_protected(factors=1), admin.site.urls)),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),

@@ -64,7 +64,7 @@ def disabled_fallbacks(request):
 def is_bypassed(request) -> bool:
     """``BYPASS(request)``, as the decorator asks it."""
     path = conf.get().BYPASS
-    return bool(path) and bool(import_string(path)(request))
+    return bool(path and import_string(path)(request))
 
 
 def next_check() -> float:

@@ -9,6 +9,7 @@ touches nothing outside its subpackage but the list in :mod:`multifactor.factors
 from __future__ import annotations
 
 from django.urls import reverse
+from django.utils.functional import Promise
 
 from .. import conf
 
@@ -19,8 +20,8 @@ class Factor:
     """One kind of factor. Subclasses set the class attributes and implement the flows they support."""
 
     type: str = ""
-    label = ""
-    description = ""
+    label: str | Promise = ""
+    description: str | Promise = ""
     auth_url_name = ""  # HTML page that verifies a user with this factor
     start_url_name = ""  # HTML page that enrols one (None: cannot be added by the user, e.g. fallbacks)
     stored = True  # False for factors that are not a Key row (fallback codes)

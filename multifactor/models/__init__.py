@@ -18,4 +18,5 @@ from .keys import (  # noqa: F401
     WebAuthnChallenge,
     WebAuthnUser,
 )
+from .trust import SignedInSession, TrustedBrowser  # noqa: F401
 from .userkey import DOMAIN_KEYS, KeyTypes, UserKey  # noqa: F401  (django-multifactor 0.9.x names)

@@ -44,7 +44,7 @@ class KeyQuerySet(models.QuerySet):
             pks = [pk for pk, _user in rows]
             if "revoked_at" not in kwargs:
                 now = timezone.now()
-                models.QuerySet.update(self.model.objects.filter(pk__in=pks, enabled=False), revoked_at=now)
+                models.QuerySet.update(self.model.objects.filter(pk__in=pks, enabled=False), revoked_at=now)  # type: ignore[attr-defined]
             signals.keys_changed.send(self.model, user_pks={user for _pk, user in rows})
         return count
 
@@ -117,11 +117,11 @@ class Key(models.Model):
         super().save(*args, **kwargs)
 
     @classmethod
-    def from_db(cls, db, field_names, values):
+    def from_db(cls, db, field_names, values, **kwargs):  # Django 6.1 passes fetch_mode
         # Remember whether the row could verify when loaded, so a save that makes it unusable (or a save of a
         # pending enrolment, which revokes nothing) is told apart by multifactor.revocation.
-        instance = super().from_db(db, field_names, values)
-        instance._loaded_usable = instance.__dict__.get("enabled") and instance.__dict__.get("confirmed")
+        instance = super().from_db(db, field_names, values, **kwargs)
+        instance._loaded_usable = instance.__dict__.get("enabled") and instance.__dict__.get("confirmed")  # type: ignore[attr-defined]
         return instance
 
     def display_name(self):
@@ -210,11 +210,15 @@ class Event(models.Model):
         KEY_TOGGLED = "key_toggled", _("Key enabled or disabled")
         KEY_USED = "key_used", _("Verified")
         VERIFICATION_FAILED = "verification_failed", _("Verification failed")
+        VERIFICATION_THROTTLED = "verification_throttled", _("Verification refused: too many wrong answers")
         KEY_LOCKED = "key_locked", _("Key locked")
         RECOVERY_CODE_USED = "recovery_code_used", _("Recovery code used")
         CODES_REGENERATED = "codes_regenerated", _("Recovery codes regenerated")
         FALLBACK_SENT = "fallback_sent", _("Fallback code sent")
         MFA_RESET = "mfa_reset", _("MFA reset by an administrator")
+        BROWSER_TRUSTED = "browser_trusted", _("Browser trusted")
+        TRUST_REVOKED = "trust_revoked", _("Browser trust revoked")
+        SESSION_SIGNED_OUT = "session_signed_out", _("Session signed out")
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, models.SET_NULL, null=True, blank=True, related_name="+")
     username = models.CharField(max_length=150, blank=True)

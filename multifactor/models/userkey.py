@@ -27,7 +27,7 @@ DOMAIN_KEYS = KeyType.FIDO2  # 0.9.x: the key types bound to a domain (the WebAu
 ALIASES = {"key_type": "type", "added_on": "created_at", "last_used": "last_used_at"}  # 0.9.x name: ours
 
 
-class UserKeyManager(models.Manager.from_queryset(KeyQuerySet)):
+class UserKeyManager(models.Manager.from_queryset(KeyQuerySet)):  # type: ignore[misc]  # dynamic base
     def get_queryset(self):
         aliases = {old: F(new) for old, new in ALIASES.items()}
         return super().get_queryset().filter(confirmed=True).annotate(**aliases)
@@ -51,7 +51,7 @@ class UserKey(Key):
     last_used = _alias("last_used_at")
     expires = None  # 0.9.x had the column but never set it
 
-    objects = UserKeyManager()
+    objects = UserKeyManager()  # type: ignore[misc]  # the proxy's manager in place of Key's
 
     class Meta:
         proxy = True

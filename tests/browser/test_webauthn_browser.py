@@ -23,7 +23,7 @@ from tests.conftest import make_totp
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-MF = "/admin/multifactor/"
+MF = "/multifactor/"
 PASSWORD = "pw-alice-123"  # tests/conftest.py's ``user`` fixture: alice
 SPY = "mf-credentials-get:"
 CANCELLED = "The request was cancelled or timed out. Try again."
@@ -144,7 +144,7 @@ def test_enrol_a_security_key(page, authenticator, user):
     assert credential["rpId"] == "localhost" and not credential["isResidentCredential"]
 
     page.goto(MF)
-    row = page.locator("tr", has_text="Blue key")
+    row = page.locator(".mf-key", has_text="Blue key")
     expect(row).to_contain_text("enabled")
     expect(row).to_contain_text("verified now")  # enrolling counts as verifying with the key
     screenshot(page, "home")
@@ -191,7 +191,11 @@ def test_remove_the_key(page, authenticator, user):
     log_in(page)
     enrol(page)
     page.goto(MF)
-    page.locator("tr", has_text="Blue key").get_by_role("button", name="Delete").click()
+    row = page.locator(".mf-key", has_text="Blue key")
+    row.locator("summary").click()  # the row's menu
+    row.get_by_role("link", name="Delete…").click()
+    expect(page.get_by_text("It is your last key")).to_be_visible()  # it asks first, and says what happens
+    page.get_by_role("button", name="Delete it").click()
     page.wait_for_url(url(MF))
     expect(page.get_by_role("status")).to_contain_text("Blue key (Security key or passkey) has been deleted.")
     expect(page.get_by_text("You have no security keys yet.")).to_be_visible()
@@ -222,7 +226,7 @@ def test_passkey_sign_in_with_the_button(page, authenticator, user):
     assert calls == ["conditional", "optional"]  # the button aborted the autofill request and made its own
     expect(page.locator("body")).to_have_text("ok")
     page.goto(MF)
-    expect(page.locator("tr", has_text="Laptop")).to_contain_text("verified now")
+    expect(page.locator(".mf-key", has_text="Laptop")).to_contain_text("verified now")
 
 
 def test_passkey_sign_in_by_autofill(page, authenticator, user):
@@ -306,6 +310,20 @@ def test_removed_credential_shows_an_error(page, authenticator, user):
     page.get_by_role("button", name="Use security key").click()
     expect_error(page, CANCELLED)
     expect_challenged(page)
+
+
+def test_a_passkey_deleted_here_but_still_on_the_device_says_what_to_do(page, authenticator, user):
+    log_in(page)
+    enrol(page, passkey=True)
+    log_out(page)
+    Key.objects.filter(user=user).delete()  # deleted on the keys page (or by an admin); the device keeps it
+
+    open_passkey_page(page, authenticator)
+    page.get_by_role("button", name="Sign in with a passkey").click()
+    expect_error(page, "Sign-in with this passkey failed.")
+    expect(status(page)).to_contain_text("no longer registered here: remove it from your device")
+    page.goto("/f1/")
+    expect(page).to_have_url(url("/accounts/login/"))
 
 
 def test_removed_passkey_shows_an_error(page, authenticator, user):

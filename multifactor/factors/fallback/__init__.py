@@ -19,7 +19,7 @@ import secrets
 from django.utils import timezone
 from django.utils.module_loading import import_string
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, ngettext
 
 from ... import conf, crypto, errors, flows, session, signals, throttle
 from ...models import FALLBACK, DisabledFallback, FallbackCode, Key
@@ -78,6 +78,25 @@ def _require_usable(request):
         raise errors.FlowError("no_key", _("Fallback codes stand in for your keys: add a key first."), 409)
 
 
+def switched_off(request) -> bool:
+    """The user may use fallback codes but every transport is switched off (or reaches them nowhere): the
+    page says so instead of sending nothing and starting a cooldown. (The API's ``fallback/send`` answers
+    ``{"sent_via": []}`` then, with the same cooldown as any send, so that it answers alike with or without
+    an e-mail address on file.)"""
+    _require_usable(request)
+    return not destinations(request.user)
+
+
+def _cooldown(wait: int) -> errors.FlowError:
+    # "asked", not "sent": the last request may have reached no transport (each one failed).
+    message = ngettext(
+        "You asked for a code moments ago. Wait %(seconds)d second before asking again.",
+        "You asked for a code moments ago. Wait %(seconds)d seconds before asking again.",
+        wait,
+    ) % {"seconds": wait}
+    return errors.FlowError("cooldown", message, 429, retry_after=wait)
+
+
 def send(request) -> list[str]:
     """Send a new code over every enabled transport; returns the names it was sent through."""
     _require_usable(request)
@@ -88,26 +107,23 @@ def send(request) -> list[str]:
         raise errors.FlowError("locked", _("Fallback codes are locked for your account. Ask an administrator."), 403)
     if row.sent_at and (now - row.sent_at).total_seconds() < s.FALLBACK_COOLDOWN:
         wait = int(s.FALLBACK_COOLDOWN - (now - row.sent_at).total_seconds()) + 1
-        raise errors.FlowError(
-            "cooldown",
-            _("A code was sent moments ago. Wait %(s)d seconds to send another.") % {"s": wait},
-            429,
-            retry_after=wait,
-        )
+        raise _cooldown(wait)
     code = f"{secrets.randbelow(10**s.FALLBACK_DIGITS):0{s.FALLBACK_DIGITS}d}"
     salt, nonce = secrets.token_hex(8), secrets.token_hex(16)
     claimed = FallbackCode.objects.filter(pk=row.pk, sent_at=row.sent_at).update(
         digest=_digest(code, salt), salt=salt, nonce=nonce, sent_at=now, used_at=None
     )
     if not claimed:  # a parallel send won the cooldown race
-        raise errors.FlowError("cooldown", _("A code was sent moments ago."), 429, retry_after=s.FALLBACK_COOLDOWN)
+        raise _cooldown(s.FALLBACK_COOLDOWN)
     state = session.load(request.session)
     state.pending[NONCE] = nonce
     session.save(request.session, state)
-    message = _("Your verification code is %(code)s. It is valid for %(minutes)d minutes.") % {
-        "code": code,
-        "minutes": max(1, round(s.FALLBACK_TTL / 60)),
-    }
+    minutes = max(1, round(s.FALLBACK_TTL / 60))
+    message = ngettext(
+        "Your verification code is %(code)s. It is valid for %(minutes)d minute.",
+        "Your verification code is %(code)s. It is valid for %(minutes)d minutes.",
+        minutes,
+    ) % {"code": code, "minutes": minutes}
     sent = []
     for name in destinations(request.user):
         try:

@@ -1,9 +1,9 @@
 """API: ``webauthn/register/*``, ``webauthn/authenticate/*`` and (anonymous) ``passkey/*``."""
 
-from ... import flows, responses
+from ... import responses
 from ...api import ApiView, key_json, verified
 from . import ceremonies
-from .views import passkey_next
+from .views import passkey_answer
 
 
 class RegisterBegin(ApiView):
@@ -41,12 +41,4 @@ class PasskeyComplete(ApiView):
     anonymous = True
 
     def post(self, request):
-        user = ceremonies.passkey_complete(request, self.body.get("credential"))
-        verified_now = any(v.key_id for v in flows.active_verifications(request))
-        return responses.data(
-            {
-                "user": user.get_username(),
-                "verified": verified_now,
-                "next": passkey_next(request, self.body.get("next")),
-            }
-        )
+        return responses.data(passkey_answer(request, self.body))

@@ -8,6 +8,7 @@ Each ``*_begin`` stores fido2's small state (the challenge, nothing secret) in t
 from __future__ import annotations
 
 import time
+from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.auth import login
@@ -76,7 +77,7 @@ def _claim(state) -> bool:
     if not isinstance(challenge, str):
         return False
     now = timezone.now()
-    WebAuthnChallenge.objects.filter(used_at__lt=now - timezone.timedelta(seconds=STATE_TTL)).delete()
+    WebAuthnChallenge.objects.filter(used_at__lt=now - timedelta(seconds=STATE_TTL)).delete()
     try:
         with transaction.atomic():
             WebAuthnChallenge.objects.create(digest=crypto.sha256_hex(challenge.encode()), used_at=now)
@@ -87,13 +88,17 @@ def _claim(state) -> bool:
 
 def _descriptor(key: Key) -> PublicKeyCredentialDescriptor:
     return PublicKeyCredentialDescriptor(
-        type="public-key", id=bytes(key.credential_id), transports=key.transports or None
+        type="public-key",  # type: ignore[arg-type]  # fido2 takes the enum's value too
+        id=bytes(key.credential_id),  # type: ignore[arg-type]  # a FIDO2 key has one
+        transports=key.transports or None,
     )
 
 
 def _credential_data(key: Key) -> AttestedCredentialData:
     return AttestedCredentialData.create(
-        Aaguid.NONE, bytes(key.credential_id), CoseKey.parse(cbor.decode(bytes(key.public_key)))
+        Aaguid.NONE,
+        bytes(key.credential_id),  # type: ignore[arg-type]  # a FIDO2 key has one
+        CoseKey.parse(cbor.decode(bytes(key.public_key))),  # type: ignore[arg-type]  # a COSE map
     )
 
 
@@ -149,7 +154,7 @@ def register_complete(request, credential, name="") -> Key:
         auth_data = server.register_complete(stored["state"], credential)
     except ValueError as error:
         raise failed(_("The key's answer could not be verified (%(why)s).") % {"why": error}) from None
-    data = auth_data.credential_data
+    data: AttestedCredentialData = auth_data.credential_data  # type: ignore[assignment]  # registration has it
     if bytes(parsed.raw_id) != data.credential_id:
         raise failed(_("The key's answer is missing or malformed."), "invalid_credential")
     if len(data.credential_id) > MAX_CREDENTIAL_ID:
@@ -244,7 +249,7 @@ def authenticate_complete(request, credential) -> Key:
     handle = parsed.response.user_handle
     if handle and not _handle_fits(key, bytes(handle), request.user):
         raise failed(_("This key belongs to another account."), "unknown_credential")
-    holder = {}
+    holder: dict = {}
     outcome = throttle.attempt(key.pk, _check_assertion(server, stored["state"], credential, parsed, holder), request)
     if not outcome.ok:
         if outcome.reason == "invalid":
@@ -288,7 +293,7 @@ def passkey_complete(request, credential):
     key = _key_for(user, parsed, rp_id) if user is not None and user.is_active else None
     if key is None or rp_id != stored.get("rp") or key.throttled_until and key.throttled_until > timezone.now():
         raise refused
-    holder = {}
+    holder: dict = {}
     check = _check_assertion(server, stored["state"], credential, parsed, holder)
     with transaction.atomic():  # the verdict is raised after the block, so a clone flag it set is kept
         locked = Key.objects.select_for_update().get(pk=key.pk)

@@ -77,7 +77,8 @@ def regenerate(request) -> list[str]:
     flows.require_manage(request)
     if not Key.objects.active().filter(user=request.user).exclude(type=FACTOR.type).exists():
         raise errors.FlowError("needs_key", _("Add a security key or an authenticator app first."), 409)
-    codes, ids = [], set()
+    codes: list[str] = []
+    ids: set[str] = set()
     while len(codes) < conf.get().RECOVERY_CODES:
         code = "".join(secrets.choice(ALPHABET) for _ in range(ID_LENGTH + SECRET_LENGTH))
         if code[:ID_LENGTH] not in ids:
@@ -89,7 +90,7 @@ def regenerate(request) -> list[str]:
         list(get_user_model().objects.select_for_update().filter(pk=request.user.pk).values_list("pk"))
         key = Key.objects.select_for_update().filter(user=request.user, type=FACTOR.type).first()
         created = key is None
-        if created:
+        if key is None:
             key = Key.objects.create(user=request.user, type=FACTOR.type, name=str(FACTOR.label))
         else:
             key.recovery_codes.all().delete()

@@ -1,11 +1,11 @@
 """HTML pages for recovery codes: how many remain / make a new set (shown once, downloadable), and verify."""
 
 from django import forms
-from django.shortcuts import render
+from django.contrib import messages
 from django.utils.translation import gettext_lazy as _
 
 from ... import flows
-from ...views import CodeVerifyView, MultifactorView
+from ...views import CodeVerifyView, MultifactorView, render
 from . import authenticate, regenerate, remaining
 
 
@@ -30,6 +30,7 @@ class Start(MultifactorView):
 
     def post(self, request):
         codes = regenerate(request)
+        messages.success(request, _("Your new recovery codes have been made: the old ones no longer work."))
         context = {"codes": codes, "text": "\r\n".join(codes) + "\r\n", "continue_url": flows.success_url(request)}
         response = render(request, "multifactor/RECOVERY/codes.html", context)
         response["Cache-Control"] = "no-store"

@@ -21,6 +21,7 @@ constant time) inside one :func:`multifactor.throttle.attempt_any`, which locks 
 from __future__ import annotations
 
 import unicodedata
+from datetime import timedelta
 
 import pyotp
 import segno
@@ -72,7 +73,7 @@ def begin(request) -> tuple[Key, str]:
     """Start (or resume) an enrolment: a pending key with a fresh server-made seed. Returns (key, seed)."""
     _require_allowed()
     flows.require_manage(request)
-    ttl = timezone.timedelta(seconds=conf.get().TOTP_ENROL_TTL)
+    ttl = timedelta(seconds=conf.get().TOTP_ENROL_TTL)
     # Expired enrolments go, and so do ones locked by wrong codes: starting again gives a fresh seed.
     Key.objects.filter(user=request.user, confirmed=False).filter(
         Q(created_at__lt=timezone.now() - ttl) | Q(enabled=False)
@@ -83,7 +84,7 @@ def begin(request) -> tuple[Key, str]:
         type=FACTOR.type,
         confirmed=False,
         enabled=True,
-        pk=state.pending.get("TOTP"),
+        pk=state.pending.get("TOTP"),  # type: ignore[misc]  # None matches no row
     ).first()
     if key is None:
         key = Key.objects.create(
@@ -113,8 +114,8 @@ def activate(request, code, name="") -> Key:
     _require_allowed()
     flows.require_manage(request)
     state = session.load(request.session)
-    pk = state.pending.get("TOTP")
-    ttl = timezone.timedelta(seconds=conf.get().TOTP_ENROL_TTL)
+    pk: int = state.pending.get("TOTP")  # type: ignore[assignment]  # None fails the check below
+    ttl = timedelta(seconds=conf.get().TOTP_ENROL_TTL)
     if not Key.objects.filter(pk=pk, user=request.user, confirmed=False, created_at__gte=timezone.now() - ttl).exists():
         raise errors.FlowError("no_pending_enrolment", _("Start the enrolment again: it expired."), 409)
     normalised = normalise(code)

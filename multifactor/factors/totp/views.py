@@ -2,12 +2,11 @@
 
 from django import forms
 from django.contrib import messages
-from django.shortcuts import render
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext_lazy as _
 
 from ...errors import FlowError
-from ...views import CodeVerifyView, MultifactorView, after_enrolment
+from ...views import CodeVerifyView, MultifactorView, after_enrolment, render
 from . import activate, authenticate, begin, provisioning_uri, qr_svg
 
 
@@ -46,7 +45,7 @@ class Start(MultifactorView):
                     raise
                 form.add_error("answer", str(error.message))
             else:
-                messages.success(request, _("Your authenticator app is set up."))
+                messages.success(request, _("Your authenticator app has been added."))
                 return after_enrolment(request)
         return self.page(request, form, status=400)
 

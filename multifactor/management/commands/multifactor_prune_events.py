@@ -1,5 +1,7 @@
 """Delete audit events older than N days."""
 
+from datetime import timedelta
+
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
@@ -15,6 +17,6 @@ class Command(BaseCommand):
     def handle(self, *args, days, **options):
         if days < 0:
             raise CommandError("--days must be 0 or more.")
-        cutoff = timezone.now() - timezone.timedelta(days=days)
+        cutoff = timezone.now() - timedelta(days=days)
         deleted, _ = Event.objects.filter(created_at__lt=cutoff).delete()
         self.stdout.write(f"Deleted {deleted} event(s) older than {days} day(s).")

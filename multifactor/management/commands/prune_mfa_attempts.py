@@ -2,10 +2,13 @@
 
 0.9.x stored every TOTP and fallback attempt in an ``AuthAttempt`` table and this command deleted the old
 rows. Throttling now counts failures on each key, and attempts are audit events (``Event`` rows of the kinds
-``key_used`` and ``verification_failed``): this deletes those older than ``--days`` days, else
-``MULTIFACTOR["ATTEMPT_RETENTION_DAYS"]`` if the site still sets it, else 90 (0.9.x's default).
+``key_used``, ``verification_failed`` and ``verification_throttled``): this deletes those older than
+``--days`` days, else ``MULTIFACTOR["ATTEMPT_RETENTION_DAYS"]`` if the site still sets it, else 90 (0.9.x's
+default).
 ``multifactor_prune_events`` prunes the whole audit trail.
 """
+
+from datetime import timedelta
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
@@ -13,7 +16,7 @@ from django.utils import timezone
 
 from multifactor.models import Event
 
-ATTEMPT_KINDS = (Event.Kind.KEY_USED, Event.Kind.VERIFICATION_FAILED)
+ATTEMPT_KINDS = (Event.Kind.KEY_USED, Event.Kind.VERIFICATION_FAILED, Event.Kind.VERIFICATION_THROTTLED)
 
 
 def retention_days() -> int:
@@ -35,6 +38,6 @@ class Command(BaseCommand):
         days = retention_days() if days is None else days
         if days < 0:
             raise CommandError("--days must be 0 or more.")
-        cutoff = timezone.now() - timezone.timedelta(days=days)
+        cutoff = timezone.now() - timedelta(days=days)
         deleted, _ = Event.objects.filter(kind__in=ATTEMPT_KINDS, created_at__lt=cutoff).delete()
         self.stdout.write(f"Deleted {deleted} attempt(s).")

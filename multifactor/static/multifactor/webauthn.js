@@ -71,7 +71,7 @@
     };
   }
 
-  function ApiError(message) { this.name = "ApiError"; this.message = message; }
+  function ApiError(message, code) { this.name = "ApiError"; this.message = message; this.code = code; }
 
   function csrfToken(form) {
     var field = form.querySelector("input[name=csrfmiddlewaretoken]");
@@ -88,7 +88,7 @@
       return response.json().catch(function () { return {}; }).then(function (payload) {
         if (!response.ok) {
           var error = payload.errors && payload.errors[0];
-          throw new ApiError(error ? error.message : form.dataset.msgServer);
+          throw new ApiError(error ? error.message : form.dataset.msgServer, error && error.code);
         }
         return payload.data;
       });
@@ -98,7 +98,10 @@
   function explain(form, error) {
     var d = form.dataset;
     switch (error && error.name) {
-      case "ApiError": return error.message;
+      case "ApiError":
+        // the same answer for every failed passkey sign-in (no account enumeration), with what to do when the
+        // passkey was deleted here but is still on the device
+        return error.code === "passkey_failed" && d.msgPasskeyFailed ? error.message + " " + d.msgPasskeyFailed : error.message;
       case "NotAllowedError": return d.msgCancelled;
       case "AbortError": return d.msgCancelled;
       case "InvalidStateError": return d.msgRegistered;
@@ -146,7 +149,10 @@
     authenticate: function (form) {
       return post(form, form.dataset.begin, {})
         .then(function (options) { return getAssertion(form, options); })
-        .then(function (credential) { return post(form, form.dataset.complete, { credential: credentialJSON(credential) }); })
+        .then(function (credential) {
+          var trust = form.querySelector("input[name=trust_browser]");
+          return post(form, form.dataset.complete, { credential: credentialJSON(credential), trust_browser: Boolean(trust && trust.checked) });
+        })
         .then(function (data) { window.location.assign(data.next); });
     },
     passkey: function (form, mediation) {
