@@ -90,7 +90,8 @@ def test_demo_start_ends_with_the_url_and_the_credentials(demo_env):
             "Username  demo",
             "Password  demo-password-123",
         ], "\n".join(lines)
-        assert any(f"Starting development server at http://localhost:{port}/" in line for line in lines)
+        # Django's banner: "Starting development server at ..." (5.2), "Starting WSGI development server ..." (6.1)
+        assert any(f"development server at http://localhost:{port}/" in line for line in lines)
         assert not [line for line in lines if "8000" in line]
         with urllib.request.urlopen(f"http://localhost:{port}/", timeout=20) as page:
             html = page.read().decode()
