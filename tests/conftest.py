@@ -94,6 +94,20 @@ def verified(signed_in, totp_key):
     return signed_in
 
 
+@pytest.fixture
+def two_keys(user):
+    """Two TOTP keys of ``user``: ((key, totp), (key, totp)), named Phone and Tablet."""
+    return make_totp(user, "Phone"), make_totp(user, "Tablet")
+
+
+@pytest.fixture
+def verified_two(signed_in, two_keys):
+    """The signed-in client, verified with the first of ``two_keys``."""
+    (_a, totp_a), _b = two_keys
+    assert verify_totp(signed_in, totp_a).status_code == 302
+    return signed_in
+
+
 # -- Session helpers and a shared cache (tests/test_decorator.py, test_session.py, test_checks.py) -----------
 
 

@@ -4,6 +4,7 @@ database when DATABASE_URL is postgres:// or mysql://) and, for the cache-based 
 disabled through process A ends the verifications that process B sees, on B's very next request; a throttle
 or lock reached through A holds in B."""
 
+import contextlib
 import http.cookiejar
 import os
 import secrets
@@ -156,24 +157,30 @@ class Server:
         self.log.close()
 
 
-@pytest.fixture(params=list(ENGINES))
-def servers(request, database_env, tmp_path):
-    """(env, process A, process B) for one session engine."""
-    engine = request.param
+@contextlib.contextmanager
+def two_servers(database_env, log_dir, engine, save_every_request=False):
+    """(env, process A, process B) for one session engine; stopped, and their Redis keys removed, after."""
     redis = redis_connection() if ENGINES[engine][1] == "redis" else None
     prefix = f"mftest-{secrets.token_hex(8)}"
-    env = process_env(database_env, engine, prefix)
+    env = process_env(database_env, engine, prefix, save_every_request=save_every_request)
     started = []
     try:
         for name in ("a", "b"):
-            started.append(Server(env, tmp_path / f"server-{name}.log"))
-        yield engine, env, started[0], started[1]
+            started.append(Server(env, log_dir / f"server-{name}.log"))
+        yield env, started[0], started[1]
     finally:
         for server in started:
             server.stop()
         if redis is not None:
             flush_prefix(redis, prefix)
             redis.close()
+
+
+@pytest.fixture(params=list(ENGINES))
+def servers(request, database_env, tmp_path):
+    """(engine, env, process A, process B)."""
+    with two_servers(database_env, tmp_path, request.param) as (env, a, b):
+        yield request.param, env, a, b
 
 
 # -- a browser: a cookie jar shared across both processes --------------------------------------------------
@@ -261,10 +268,11 @@ def test_disable_in_process_a_challenges_in_process_b(servers):
     print(f"\nmulti-process {engine}: {time.monotonic() - started:.2f} s after the servers started")
 
 
-def test_delete_in_process_b_ends_verification_seen_by_a(servers):
-    engine, env, a, b = servers
+def verified_pair(env, a, b, prefix):
+    """A user with two TOTP keys; a browser verified with the first through A, another through B.
+    (id of the first key, browser A, browser B)."""
     seed_1, seed_2 = pyotp.random_base32(), pyotp.random_base32()
-    username, password = f"del_{engine.replace('+', '_')}_{secrets.token_hex(3)}", "pw-" + secrets.token_hex(8)
+    username, password = f"{prefix}_{secrets.token_hex(4)}", "pw-" + secrets.token_hex(8)
     key_1, _key_2 = run_setup(env, username, password, seed_1, seed_2)
     totp = pyotp.TOTP(seed_1)
     one, two = Browser(), Browser()
@@ -272,6 +280,12 @@ def test_delete_in_process_b_ends_verification_seen_by_a(servers):
     one.verify(a, totp.now())
     two.log_in(b, username, password)
     two.verify(b, totp.at(time.time() + 30))
+    return key_1, one, two
+
+
+def test_delete_in_process_b_ends_verification_seen_by_a(servers):
+    engine, env, a, b = servers
+    key_1, one, two = verified_pair(env, a, b, f"del_{engine.replace('+', '_')}")
     assert one.request(a, "/f1/")[::2] == (200, b"ok")
 
     status, location, _ = two.request(b, f"/multifactor/delete_factor:{key_1}/", {})
@@ -375,20 +389,8 @@ def test_lock_reached_through_a_holds_in_b(throttle_servers):
 )
 def inflight_servers(request, database_env, tmp_path):
     engine, save_every = request.param
-    redis = redis_connection() if ENGINES[engine][1] == "redis" else None
-    prefix = f"mftest-{secrets.token_hex(8)}"
-    env = process_env(database_env, engine, prefix, save_every_request=save_every)
-    started = []
-    try:
-        for name in ("a", "b"):
-            started.append(Server(env, tmp_path / f"inflight-{name}.log"))
-        yield engine, save_every, env, started[0], started[1]
-    finally:
-        for server in started:
-            server.stop()
-        if redis is not None:
-            flush_prefix(redis, prefix)
-            redis.close()
+    with two_servers(database_env, tmp_path, engine, save_every_request=save_every) as (env, a, b):
+        yield engine, save_every, env, a, b
 
 
 def wait_for(path, what):
@@ -405,15 +407,7 @@ def test_a_request_in_flight_in_a_during_a_revocation_in_b_does_not_undo_it(infl
     import threading
 
     engine, save_every, env, a, b = inflight_servers
-    seed_1, seed_2 = pyotp.random_base32(), pyotp.random_base32()
-    username, password = f"flight_{secrets.token_hex(4)}", "pw-" + secrets.token_hex(8)
-    key_1, _key_2 = run_setup(env, username, password, seed_1, seed_2)
-    totp = pyotp.TOTP(seed_1)
-    victim, owner = Browser(), Browser()
-    victim.log_in(a, username, password)
-    victim.verify(a, totp.now())
-    owner.log_in(b, username, password)
-    owner.verify(b, totp.at(time.time() + 30))
+    key_1, victim, owner = verified_pair(env, a, b, "flight")
     assert victim.request(b, "/f1/")[::2] == (200, b"ok")
 
     gate = tmp_path / "gate"

@@ -39,18 +39,6 @@ def webauthn_origin(settings):
     settings.MULTIFACTOR = {**settings.MULTIFACTOR, "FIDO_SERVER_ID": "localhost", "FIDO_ORIGINS": ["http://localhost"]}
 
 
-@pytest.fixture
-def two_keys(user):
-    return make_totp(user, "Phone"), make_totp(user, "Tablet")
-
-
-@pytest.fixture
-def verified_two(signed_in, two_keys):
-    (_a, totp_a), _b = two_keys
-    assert verify_totp(signed_in, totp_a).status_code == 302
-    return signed_in
-
-
 # -- deleting a key asks first ---------------------------------------------------------------------------
 
 

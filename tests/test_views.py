@@ -6,7 +6,7 @@ from django.contrib.messages import get_messages
 from django.urls import reverse
 
 from multifactor.models import DisabledFallback, Key
-from tests.conftest import CsrfClient, make_totp, verify_totp
+from tests.conftest import CsrfClient, make_totp
 from tests.mfa_helpers import (
     ADD,
     API,
@@ -30,18 +30,6 @@ REAUTH_REFUSED = "Verify with one of your existing factors first"
 
 def messages_of(response):
     return [str(m) for m in get_messages(response.wsgi_request)]
-
-
-@pytest.fixture
-def two_keys(user):
-    return make_totp(user, "Phone"), make_totp(user, "Tablet")
-
-
-@pytest.fixture
-def verified_two(signed_in, two_keys):
-    (a, totp_a), _b = two_keys
-    assert verify_totp(signed_in, totp_a).status_code == 302
-    return signed_in
 
 
 @pytest.fixture
